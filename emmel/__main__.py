@@ -1,0 +1,5 @@
+import sys
+
+from emmel.cli import main
+
+sys.exit(main())

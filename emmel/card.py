@@ -1,0 +1,121 @@
+"""What ``Dataset.save`` writes beside the JSONL: Parquet tables, plots and the dataset card."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from emmel.io import atomic_write_bytes, atomic_write_text, dumps
+from emmel.schema import SPLITS
+from emmel.stats import entity_frequency, format_table, table1
+
+PLOTS = ("entity_frequency.png", "text_length.png", "image_size.png")
+
+
+def write_parquet(dataset, folder: Path) -> None:
+    """``parquet/{kb,train,dev,test}.parquet``; nested fields (source, augmentation) as JSON strings."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def table(rows: list[dict]) -> "pa.Table":
+        flat = [{k: (dumps(v) if isinstance(v, (dict, list)) and k not in ("aliases", "source_urls") else v) for k, v in r.items()} for r in rows]
+        return pa.Table.from_pylist(flat) if flat else pa.table({})
+
+    tables = {"kb": [e.to_dict() for e in sorted(dataset.kb, key=lambda e: e.id)]}
+    for split in SPLITS:
+        tables[split] = [s.to_dict() for s in sorted(dataset.samples.get(split, []), key=lambda s: s.id)]
+    for name, rows in tables.items():
+        buffer = io.BytesIO()
+        pq.write_table(table(rows), buffer, compression="zstd")
+        atomic_write_bytes(folder / "parquet" / f"{name}.parquet", buffer.getvalue())
+
+
+def write_plots(dataset, folder: Path) -> None:
+    """Entity frequency (rank plot), text length and image size histograms, as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    originals = [s for s in dataset.all_samples() if s.augmented_from is None]
+    freq = sorted(entity_frequency(dataset).values(), reverse=True)
+
+    def save(fig, name: str) -> None:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+        plt.close(fig)
+        atomic_write_bytes(folder / "plots" / name, buffer.getvalue())
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.bar(range(1, len(freq) + 1), freq, width=1.0, color="#3b6ea5")
+    ax.set(title="Samples per entity (rank order)", xlabel="entity rank", ylabel="samples")
+    if freq and max(freq) > 20 * max(1, min(freq)):
+        ax.set_yscale("log")
+    fig.tight_layout()
+    save(fig, PLOTS[0])
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for split in SPLITS:
+        lengths = [len(s.text) for s in dataset.samples.get(split, []) if s.augmented_from is None]
+        if lengths:
+            ax.hist(lengths, bins=min(40, max(5, len(set(lengths)))), alpha=0.6, label=split)
+    ax.set(title="Description length (characters)", xlabel="characters", ylabel="samples")
+    if originals:
+        ax.legend()
+    fig.tight_layout()
+    save(fig, PLOTS[1])
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if originals:
+        ax.hist([min(s.width, s.height) for s in originals], bins=30, alpha=0.6, label="shorter side")
+        ax.hist([max(s.width, s.height) for s in originals], bins=30, alpha=0.6, label="longer side")
+        ax.legend()
+    ax.set(title="Image size (pixels)", xlabel="pixels", ylabel="images")
+    fig.tight_layout()
+    save(fig, PLOTS[2])
+
+
+def write_card(dataset, folder: Path) -> None:
+    """The dataset card ``README.md``: what is in the folder, Table 1, provenance and licenses."""
+    meta = dataset.meta
+    counts = dataset.counts()
+    rows = table1(dataset)
+    licenses = {}
+    for s in dataset.all_samples():
+        licenses[s.license or "(none given)"] = licenses.get(s.license or "(none given)", 0) + 1
+    kinds = {}
+    for s in dataset.all_samples():
+        kind = s.source.get("kind", "") or "unknown"
+        kinds[kind] = kinds.get(kind, 0) + 1
+    reasons = counts["rejected_by_reason"]
+    lines = [
+        f"# {meta.get('name', 'EMMEL')} dataset card",
+        "",
+        "A Chinese multimodal entity linking (MEL) dataset built by emmel: each sample pairs an image",
+        "with a short Chinese description and links it to one entity of `kb.jsonl`. The format is",
+        "documented in emmel's `docs/FORMAT.md`; `emmel stats --check` verifies this folder.",
+        "",
+        "## Statistics (Table 1)",
+        "",
+        format_table(rows, ["split", "samples", "augmented", "entities", "avg_text_len"]),
+        "",
+        f"Candidates per dev/test sample (λ): {counts['candidates_per_sample']}. Seed: {meta.get('seed')}.",
+        "",
+        "## Accounting",
+        "",
+        f"Input records: {counts['input_records']} = kept {counts['kept']} + rejected {counts['rejected']}.",
+        "",
+    ]
+    if reasons:
+        lines += [format_table([{"reason": k, "records": v} for k, v in reasons.items()]), ""]
+    lines += ["## Sources", ""]
+    for source in meta.get("sources", []):
+        lines.append(f"- `{source.get('name')}` ({source.get('kind', 'unknown')}): {source.get('records', '?')} records, sha256 `{source.get('records_sha256', '')[:16]}`")
+    if kinds:
+        lines += ["", format_table([{"source kind": k, "samples": v} for k, v in sorted(kinds.items())])]
+    lines += ["", "## Licenses and attribution", "", format_table([{"license": k, "samples": v} for k, v in sorted(licenses.items())]), ""]
+    if meta.get("notes"):
+        lines += ["## Notes", "", *[f"- {n}" for n in meta["notes"]], ""]
+    if (folder / "plots").exists():
+        lines += ["## Plots", ""] + [f"![{p}](plots/{p})" for p in PLOTS if (folder / "plots" / p).exists()] + [""]
+    atomic_write_text(folder / "README.md", "\n".join(lines))

@@ -1,0 +1,67 @@
+"""The ``emmel`` command: a thin layer over the library.
+
+Each subcommand lives in ``emmel/commands/<name>.py`` with ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``; modules are imported only when their command runs, so ``emmel --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from emmel import __version__
+from emmel.errors import EmmelError
+
+COMMANDS = {
+    "crawl": "crawl intangible-cultural-heritage sites with Scrapy into a raw source",
+    "ocr": "extract figures and captions from a (scanned) PDF book into a raw source",
+    "build": "clean, dedup, split, augment raw sources into an EMMEL dataset",
+    "annotate": "Label Studio round trip: export/import tasks, push/pull to a server",
+    "benchmark": "train and evaluate the MCR baseline and its ablations on a dataset",
+    "link": "link one image + description to the top-k entities of a dataset's KB",
+    "stats": "print Table-1 statistics of a dataset and check its integrity",
+    "demo": "run the whole chain on the bundled sample (crawl, OCR, build, annotate, benchmark)",
+}
+
+
+def build_parser(load: bool = True) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emmel", description="Build and benchmark the EMMEL multimodal entity linking dataset.")
+    parser.add_argument("--version", action="version", version=f"emmel {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        if load:
+            _module(name).add_arguments(command)
+    return parser
+
+
+def _module(name: str):
+    return importlib.import_module(f"emmel.commands.{name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Only the chosen command's module is imported (some pull in torch or Scrapy).
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    parser = argparse.ArgumentParser(prog="emmel")
+    if chosen in COMMANDS:
+        parser = build_parser(load=False)
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        _module(chosen).add_arguments(sub.choices[chosen])
+    else:
+        parser = build_parser(load=False)
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    try:
+        return int(_module(args.command).run(args) or 0)
+    except EmmelError as exc:
+        print(f"emmel {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"emmel {args.command}: interrupted", file=sys.stderr)
+        return 130

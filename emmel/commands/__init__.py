@@ -1,0 +1,1 @@
+"""One module per ``emmel`` subcommand (see emmel/cli.py)."""

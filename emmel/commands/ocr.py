@@ -1,0 +1,11 @@
+"""`emmel ocr` (not built yet: issue #4)."""
+
+from emmel.errors import EmmelError
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("args", nargs="*", help="not built yet")
+
+
+def run(args) -> int:
+    raise EmmelError("`emmel ocr` is not built yet (issue #4)")

@@ -1,0 +1,34 @@
+"""`emmel stats DIR [--check] [--json]`: Table-1 statistics and the integrity check."""
+
+from __future__ import annotations
+
+import json
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("dataset", help="dataset folder written by `emmel build`")
+    parser.add_argument("--check", action="store_true", help="verify schema, checksums, split disjointness, candidates and accounting; exit 1 on any problem")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def run(args) -> int:
+    from emmel.dataset import Dataset
+    from emmel.stats import check, format_table, table1
+
+    dataset = Dataset.load(args.dataset)
+    rows = table1(dataset)
+    counts = dataset.counts()
+    problems = check(args.dataset) if args.check else []
+    if args.json:
+        print(json.dumps({"table1": rows, "counts": counts, "problems": problems}, ensure_ascii=False, indent=2))
+    else:
+        print(format_table(rows, ["split", "samples", "augmented", "entities", "avg_text_len"]))
+        print(f"\ninput {counts['input_records']} = kept {counts['kept']} + rejected {counts['rejected']}; KB {counts['entities']} entities; λ = {counts['candidates_per_sample']}")
+        if args.check:
+            if problems:
+                print(f"\ncheck: {len(problems)} problem(s)")
+                for line in problems:
+                    print(f"  - {line}")
+            else:
+                print("\ncheck: OK (schema, checksums, splits disjoint, candidates hold the gold, accounting)")
+    return 1 if problems else 0
