@@ -57,7 +57,9 @@ def build_kb(mentions: list[EntityMention]) -> tuple[list[Entity], list[str]]:
     entities = []
     for members in clusters.values():
         names = Counter(m.label for m in members)
-        label = min(names, key=lambda name: (-names[name], len(name), name))
+        listed = {a for m in members for a in m.aliases}
+        canonical = [name for name in names if name not in listed] or list(names)  # a name others call an alias is not the label
+        label = min(canonical, key=lambda name: (-names[name], name))
         aliases = sorted(({m.label for m in members} | {a for m in members for a in m.aliases}) - {label, ""})
         entity = Entity(
             id=entity_id(label),
