@@ -95,6 +95,7 @@ class HeritageImagesPipeline(ImagesPipeline):
         self.crawler = crawler
         self.max_pixels = crawler.settings.getint("EMMEL_IMAGE_MAX_PIXELS", 40_000_000)
         self.max_bytes = crawler.settings.getint("EMMEL_IMAGE_MAX_BYTES", 20 * 1024 * 1024)
+        self._rejected: dict[str, str] = {}  # image URL -> why _check refused it
 
     def get_media_requests(self, item, info):
         return [Request(u, callback=NO_CALLBACK, meta={"download_maxsize": self.max_bytes, "emmel_image": True})
@@ -109,18 +110,22 @@ class HeritageImagesPipeline(ImagesPipeline):
         try:
             with Image.open(BytesIO(body)) as image:  # reads the header only
                 width, height, fmt = image.width, image.height, image.format
-        except Image.DecompressionBombError as exc:
-            raise ImageException(f"decompression bomb: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 (PIL raises many types for non-images)
-            raise ImageException(f"not an image ({type(exc).__name__})") from None
+        except Image.DecompressionBombError:
+            raise ImageException("decompression_bomb") from None
+        except Exception:  # noqa: BLE001 (PIL raises many types for non-images)
+            raise ImageException("not_an_image") from None
         if width * height > self.max_pixels:
-            raise ImageException(f"too large ({width}x{height} > {self.max_pixels} pixels)")
+            raise ImageException(f"too_large: {width}x{height} > {self.max_pixels} pixels")
         if width < self.min_width or height < self.min_height:
-            raise ImageException(f"too small ({width}x{height} < {self.min_width}x{self.min_height})")
+            raise ImageException(f"too_small: {width}x{height} < {self.min_width}x{self.min_height}")
         return width, height, fmt or ""
 
     async def image_downloaded(self, response, request, info, *, item=None):
-        self._check(response.body)
+        try:
+            self._check(response.body)
+        except ImageException as exc:
+            self._rejected[request.url] = str(exc).split(":", 1)[0]
+            raise
         path = self.file_path(request, response=response, info=info, item=item)
         if isinstance(self.store, FSFilesStore):
             atomic_write_bytes(self.store._get_filesystem_path(path), response.body)  # a kill leaves no half file
@@ -135,7 +140,9 @@ class HeritageImagesPipeline(ImagesPipeline):
         stats = self.crawler.stats
         for url, (ok, value) in zip(adapter.get(self.images_urls_field) or [], results):
             if not ok:
-                reason = _failure_reason(value)
+                # Our own check says why; otherwise the download itself failed (HTTP error, size limit,
+                # offsite, robots.txt: details in the log).
+                reason = self._rejected.get(url, "download_failed")
                 stats.inc_value(f"emmel/error/image/{reason}")
                 logger.warning("image not stored (%s): %s on %s", reason, url, adapter.get("url"))
                 continue
@@ -152,19 +159,6 @@ class HeritageImagesPipeline(ImagesPipeline):
             stored.append(entry)
         adapter["images"] = stored
         return item
-
-
-def _failure_reason(failure) -> str:
-    value = getattr(failure, "value", failure)
-    text = str(value) or type(value).__name__
-    for key in ("not an image", "too large", "too small", "decompression bomb", "Filtered offsite", "robots.txt"):
-        if key in text:
-            return key.lower().replace(" ", "_").replace(".", "")
-    if "download-error" in text:
-        return "http_error"
-    if "maxsize" in text.lower() or "larger than" in text.lower():
-        return "too_many_bytes"
-    return type(value).__name__
 
 
 class RawRecordPipeline:

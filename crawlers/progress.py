@@ -14,14 +14,15 @@ from scrapy.http.request import NO_CALLBACK
 
 class Progress:
     def __init__(self, *, enabled: bool | None = None, interval: float = 5.0, echo=print):
-        self.tty = sys.stderr.isatty() if enabled is None else enabled
+        # None: a bar on a terminal, periodic lines elsewhere; False: silent; True: a bar.
+        self.mode = "off" if enabled is False else "bar" if enabled or sys.stderr.isatty() else "lines"
         self.interval = interval
         self.echo = echo
         self.crawlers = []
         self.pages = 0
         self._last = 0.0
         self.bar = None
-        if self.tty:
+        if self.mode == "bar":
             from tqdm import tqdm
 
             self.bar = tqdm(unit=" pages", desc="crawl", dynamic_ncols=True, file=sys.stderr)
@@ -53,6 +54,8 @@ class Progress:
         if self.bar is not None:
             self.bar.set_postfix(items=counts["items"], images=counts["images"], errors=counts["errors"], refresh=False)
             return
+        if self.mode == "off":
+            return
         now = time.monotonic()
         if now - self._last >= self.interval:
             self._last = now
@@ -61,3 +64,6 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+        else:
+            self._last = 0.0
+            self._update()

@@ -96,7 +96,11 @@ def prepare_out(opts: CrawlOptions) -> None:
             raise EmmelError("output folder is not empty (use --resume to continue a crawl, or --overwrite)", path=out)
         for name in OUR_OUTPUTS:  # only what a crawl writes; anything else of the user's stays
             target = out / name
-            if target.is_dir():
+            if name == STATE and target.is_dir():  # keep the HTTP cache: --overwrite --cache re-fetches nothing
+                for child in target.iterdir():
+                    if child.name != "httpcache":
+                        shutil.rmtree(child) if child.is_dir() else child.unlink()
+            elif target.is_dir():
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
@@ -117,7 +121,7 @@ def build_settings(opts: CrawlOptions, spider: str) -> dict:
         "IMAGES_MIN_HEIGHT": opts.min_image_size,
     }
     if not opts.throttle:
-        s.update({"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0.0, "RANDOMIZE_DOWNLOAD_DELAY": False,
+        s.update({"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0.0, "DOWNLOAD_DELAY_JITTER": 0.0,
                   "CONCURRENT_REQUESTS": 32, "CONCURRENT_REQUESTS_PER_DOMAIN": 16})
     if opts.delay is not None:
         s["DOWNLOAD_DELAY"] = opts.delay
@@ -268,7 +272,7 @@ SUMMARY_ROWS = (
     ("retries", "retry/count"),
     ("HTTP 429 answers", "downloader/response_status_count/429"),
     ("skipped by robots.txt", "emmel/skipped/robots"),
-    ("skipped off-domain", "emmel/skipped/offsite"),
+    ("skipped off-domain", "offsite/filtered"),
     ("cached responses", "httpcache/hit"),
 )
 

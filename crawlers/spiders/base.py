@@ -78,16 +78,16 @@ class HeritageSpider(scrapy.Spider):
 
     def on_error(self, failure):
         request = failure.request
+        if failure.check(HttpError):  # (a subclass of IgnoreRequest: test it first)
+            status = failure.value.response.status
+            self.count(f"emmel/error/http/{status}")
+            self.logger.warning("HTTP %s on %s", status, request.url)
+            return
         if failure.check(IgnoreRequest):
             text = str(failure.value)
             reason = "robots" if "robots" in text else "offsite" if "offsite" in text.lower() else "ignored"
             self.count(f"emmel/skipped/{reason}")
             self.logger.info("skipped (%s): %s", reason, request.url)
-            return
-        if failure.check(HttpError):
-            status = failure.value.response.status
-            self.count(f"emmel/error/http/{status}")
-            self.logger.warning("HTTP %s on %s", status, request.url)
             return
         self.count(f"emmel/error/download/{failure.type.__name__}")
         self.logger.warning("download failed: %s: %s", request.url, failure.getErrorMessage())
