@@ -63,6 +63,8 @@ class Progress:
 
     def close(self) -> None:
         if self.bar is not None:
+            counts = self.counts()
+            self.bar.set_postfix(items=counts["items"], images=counts["images"], errors=counts["errors"])
             self.bar.close()
         else:
             self._last = 0.0
