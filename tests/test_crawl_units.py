@@ -4,9 +4,7 @@ backoff, the mirror server's routing, and the spiders' parsing of real response 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import pytest
 from scrapy.http import HtmlResponse, Request, TextResponse
 
 from crawlers.ethnic import ethnic_group

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -85,7 +84,7 @@ def run(args) -> int:
     opts = CrawlOptions(
         out=Path(args.out), spiders=spiders, start_urls=_start_urls(args.start_url, spiders), mirror=args.mirror,
         max_pages=args.max_pages, cache=args.cache, resume=args.resume, overwrite=args.overwrite,
-        redis_url=redis_url or os.environ.get("EMMEL_REDIS_URL") or None, throttle=not args.no_throttle,
+        redis_url=redis_url or None, throttle=not args.no_throttle,
         delay=args.delay, concurrency=args.concurrency, backoff=args.backoff, min_image_size=args.min_image_size,
         obey_robots=not args.ignore_robots, log_level=args.log_level, log_file=args.log_file,
         extra=_settings(args.set), progress=False if args.no_progress else None,
