@@ -174,29 +174,35 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
             checked.append(result)
 
     # -- exact and near-duplicate images ------------------------------------------------------------
-    def drop_duplicates(cluster_of: list[int], same_reason: str) -> list[Checked]:
+    # Same entity: copies within image_radius (re-encoded, resized, cropped) are duplicates.
+    # Different entities: only near-exact copies (conflict_radius) are a conflict; looser matches
+    # across entities are look-alikes (one motif, two regions), not the same photo.
+    def drop_duplicates(cluster_of: list[int], how: str) -> list[Checked]:
         kept = []
         for c, label in zip(checked, cluster_of):
             rep = checked[label]
             if rep is c:
                 kept.append(c)
             elif rep.title != c.title:
-                rejects.add(c.item, "image_entity_conflict", f"same image as {rep.sample_id}, linked to {rep.title!r} not {c.title!r}", rep.sample_id)
+                rejects.add(c.item, "image_entity_conflict", f"{how} {rep.sample_id}, which is linked to {rep.title!r}, not {c.title!r}", rep.sample_id)
             else:
-                detail = "identical bytes" if same_reason == "duplicate_image" else f"pHash within {config.dedup.image_radius} bits"
-                rejects.add(c.item, same_reason, f"{detail} of {rep.sample_id}", rep.sample_id)
+                reason = "duplicate_image" if how == "identical bytes to" else "near_duplicate_image"
+                rejects.add(c.item, reason, f"{how} {rep.sample_id}", rep.sample_id)
         return kept
 
     first_by_sha: dict[str, int] = {}
-    checked = drop_duplicates([first_by_sha.setdefault(c.info.sha256, k) for k, c in enumerate(checked)], "duplicate_image")
-    checked = drop_duplicates(near_duplicate_clusters([c.info.phash for c in checked], config.dedup.image_radius), "near_duplicate_image")
+    checked = drop_duplicates([first_by_sha.setdefault(c.info.sha256, k) for k, c in enumerate(checked)], "identical bytes to")
+    radius = config.dedup.conflict_radius
+    checked = drop_duplicates(near_duplicate_clusters([c.info.phash for c in checked], radius), f"pHash within {radius} bits of")
+    labels = list(range(len(checked)))
+    for members in _by_title(checked).values():
+        for k, label in zip(members, near_duplicate_clusters([checked[k].info.phash for k in members], config.dedup.image_radius)):
+            labels[k] = members[label]
+    checked = drop_duplicates(labels, f"pHash within {config.dedup.image_radius} bits of")
 
     # -- near-duplicate texts (within one entity) ---------------------------------------------------
     groups = UnionFind(len(checked))
-    by_title: dict[str, list[int]] = {}
-    for k, c in enumerate(checked):
-        by_title.setdefault(c.title, []).append(k)
-    for members in by_title.values():
+    for members in _by_title(checked).values():
         pairs = near_duplicate_texts([checked[k].text for k in members], threshold=config.dedup.text_threshold,
                                      ngram=config.dedup.text_ngram, seed=config.seed)
         for a, b in pairs:
@@ -268,6 +274,14 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
     if counts["input_records"] != counts["kept"] + counts["rejected"]:
         raise EmmelError(f"internal accounting error: {counts}; please report this")
     return BuildReport(out=out, counts=counts, seconds=time.perf_counter() - started, warnings=rejects.warnings)
+
+
+def _by_title(checked: list[Checked]) -> dict[str, list[int]]:
+    """Indices of the records of each (normalised) entity title, in input order."""
+    out: dict[str, list[int]] = {}
+    for k, c in enumerate(checked):
+        out.setdefault(c.title, []).append(k)
+    return out
 
 
 def _augment(originals: list[tuple[Sample, Path]], config: BuildConfig, tmp: Path) -> list[Sample]:

@@ -39,7 +39,8 @@ class CleanConfig:
 
 @dataclass
 class DedupConfig:
-    image_radius: int = 8  # max Hamming distance of 64-bit pHashes for near-duplicate images (rejected)
+    image_radius: int = 8  # pHash Hamming distance: near-duplicate images of one entity (rejected)
+    conflict_radius: int = 4  # near-exact copies linked to two different entities (image_entity_conflict)
     group_radius: int = 12  # looser radius: similar images are kept but stay in one split
     text_threshold: float = 0.8  # Jaccard of character n-grams for near-duplicate texts
     text_ngram: int = 2
@@ -92,8 +93,8 @@ class BuildConfig:
             raise EmmelError(f"split ratios must be >= 0 and sum to 1 (got {s.train}/{s.dev}/{s.test})")
         if self.dedup.text_mode not in ("group", "reject"):
             raise EmmelError(f"dedup.text_mode must be 'group' or 'reject', got {self.dedup.text_mode!r}")
-        if not 0 <= self.dedup.image_radius <= 32 or not 0 <= self.dedup.group_radius <= 32:
-            raise EmmelError("dedup.image_radius and dedup.group_radius must be within 0..32")
+        if not all(0 <= r <= 32 for r in (self.dedup.image_radius, self.dedup.conflict_radius, self.dedup.group_radius)):
+            raise EmmelError("dedup radii must be within 0..32")
         if self.candidates.size < 1:
             raise EmmelError("candidates.size (λ) must be >= 1")
         unknown = set(self.augment.ops) - {"rotate", "translate", "scale", "flip", "color"}

@@ -76,6 +76,7 @@ def make_messy_source(folder: Path) -> dict[str, str | None]:
     add("dup-resized", "苗族银饰锻制技艺", "银饰局部", "base-small.png", encode(base.resize((360, 270)), "PNG"), "near_duplicate_image")
     add("dup-cropped", "苗族银饰锻制技艺", "银饰特写", "base-crop.jpg", encode(base.crop((3, 3, 477, 357))), "near_duplicate_image")
     add("conflict", "剪纸（扬州剪纸）", "一幅剪纸", "base-conflict.jpg", encode(base, quality=92), "image_entity_conflict")
+    add("conflict-q70", "春节", "又一幅图", "base-conflict-q70.jpg", encode(base, quality=70), "image_entity_conflict")
     add("zero", "春节", "空文件图片", "zero.jpg", b"", "empty_file")
     add("html", "春节", "网页当作图片", "page.jpg", b"<html><body>404</body></html>", "not_an_image")
     add("truncated", "春节", "残缺的图片", "trunc.jpg", encode(pattern_image(8, (400, 300)))[:1500], "truncated_image")

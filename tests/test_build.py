@@ -73,7 +73,7 @@ def test_duplicates_point_at_representative(built):
     rejects = {r["record_id"]: r for r in read_jsonl(out / "rejects.jsonl")}
     ds = Dataset.load(out)
     rep = next(s for s in ds.all_samples() if s.source.get("record_id") == "dup-exact-src")
-    for rid in ("dup-exact", "dup-reencoded", "dup-resized", "dup-cropped", "conflict"):
+    for rid in ("dup-exact", "dup-reencoded", "dup-resized", "dup-cropped", "conflict", "conflict-q70"):
         assert rejects[rid]["duplicate_of"] == rep.id
 
 
