@@ -69,8 +69,8 @@ def parse_export(data: object, where: object = "export") -> tuple[str, list[Task
     """Parse an already decoded export (a JSON array of tasks)."""
     if not isinstance(data, list):
         raise EmmelError("not a Label Studio export: expected a JSON array of tasks", path=where)
-    if not data:
-        raise EmmelError("the export holds no tasks", path=where)
+    if not data:  # JSON_MIN of a project whose annotations were all skipped is empty
+        return "JSON_MIN", []
     kinds = set()
     for number, item in enumerate(data, start=1):
         if not isinstance(item, dict):

@@ -63,6 +63,8 @@ def import_review(
     if strict and (report["invalid"] or report["unknown_ids"]):
         problems = problem_lines(report)
         raise EmmelError(f"{len(problems)} task(s) refused (--strict), first: {problems[0]}", path=source)
+    if not any(True for _ in outcome.dataset.all_samples()):
+        raise EmmelError("the review rejects every sample; refusing to write an empty dataset", path=source)
     write_version(outcome, Path(dataset_dir), Path(out), overwrite=overwrite)
     return outcome
 

@@ -301,7 +301,6 @@ def test_majority_and_ties(tmp_path):
         (b"{oops", "invalid JSON"),
         (b"\xff\xfe", "not UTF-8"),
         (b'{"tasks": []}', "expected a JSON array"),
-        (b"[]", "holds no tasks"),
         (b"[1, 2]", "item 1: not a Label Studio export"),
         (b'[{"id": 1, "foo": 2}]', "neither 'data'"),
     ],
@@ -313,6 +312,12 @@ def test_malformed_export_is_refused_and_writes_nothing(base, tmp_path, content,
         import_file(base, path, tmp_path / "out")
     assert str(path) in str(info.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_empty_export_changes_nothing(base, tmp_path):
+    outcome = import_file(base, write(tmp_path / "export.json", []), tmp_path / "out")
+    assert outcome.report["tasks_seen"] == 0 and not outcome.edited
+    assert files_of(tmp_path / "out") == files_of(base)
 
 
 def test_unknown_and_invalid_tasks_are_reported_and_skipped(tmp_path, capsys):
