@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from annotation.apply import Outcome, apply_review
-from annotation.images import ImageError, ImageURLs, URLMaker, sample_image_path
+from annotation.images import ImageError, ImageFiles, ImageURLs, URLMaker
 from annotation.results import TaskResult
 from annotation.tasks import build_tasks, read_predictions
 from annotation.version import write_version
@@ -31,10 +31,11 @@ def make_tasks(dataset, *, splits=SPLITS, images: ImageURLs, predictions: str | 
 
 def check_images(dataset) -> None:
     """Every sample's image path stays inside the dataset folder and exists."""
+    files = ImageFiles(dataset.root)
     for split in SPLITS:
         for sample in dataset.samples.get(split, []):
             try:
-                sample_image_path(dataset.root, sample)
+                files(sample)
             except ImageError as exc:
                 raise EmmelError(str(exc).split(": ", 1)[-1], path=Path(dataset.root) / f"{split}.jsonl", record=f"sample {sample.id}") from None
 

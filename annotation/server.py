@@ -114,8 +114,10 @@ def push(dataset_dir: str | Path, url: str, *, images: ImageURLs, splits=SPLITS,
                 raise EmmelError(f"importing tasks: Label Studio took {response.task_count} of {len(batch)}", path=url)
             imported += response.task_count
     except BaseException:
-        with api("removing the half-made project", url):
+        try:  # leave no half-made project behind; the first error is the one to report
             ls.projects.delete(id=project.id)
+        except Exception:
+            pass
         raise
     return {"project": project.id, "tasks": imported, "storage": storage_id, "title": title}
 

@@ -181,6 +181,17 @@ def test_export_refuses_image_paths_that_leave_the_dataset(base, tmp_path, bad):
     assert not (tmp_path / "t.json").exists()
 
 
+def test_image_symlinks_out_of_the_dataset_are_refused(tmp_path):
+    folder = make_dataset(tmp_path / "ds", n_entities=3, samples_per_entity=3)
+    sample = Dataset.load(folder).samples["test"][0]
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"not yours")
+    (folder / sample.image).unlink()
+    (folder / sample.image).symlink_to(secret)
+    with pytest.raises(EmmelError, match=rf"sample {sample.id}: image path .* leaves its folder"):
+        make_tasks(Dataset.load(folder), images=ImageURLs(mode="inline"))
+
+
 def test_export_escapes_html_in_labels(tmp_path):
     folder = make_dataset(tmp_path / "ds", n_entities=3, samples_per_entity=3)
     rows = read_jsonl(folder / "kb.jsonl")

@@ -10,7 +10,7 @@ from annotation.roundtrip import import_file
 from annotation.server import fetch_export
 from emmel.cli import main
 from emmel.dataset import Dataset
-from emmel.io import read_json, read_jsonl
+from emmel.io import read_json, read_jsonl, write_jsonl
 from emmel.stats import check
 from tests.dataset_factory import make_dataset
 from tests.ls_export import entity, note, reject
@@ -120,7 +120,14 @@ def test_push_annotate_pull(label_studio, legacy_token, tmp_path, capsys):  # no
 
 def test_pull_without_edits_is_identical(label_studio, legacy_token, tmp_path, capsys):  # noqa: F811
     folder = make_dataset(label_studio.document_root / "noedit" / "ds", n_entities=5, samples_per_entity=3, lam=3, seed=4, plots=True)
-    project = push(label_studio, folder, capsys, "--split", "dev", "--split", "test")
+    dataset = Dataset.load(folder)
+    sample = dataset.samples["dev"][0]
+    rival = next(e for e in dataset.candidates["dev"][sample.id] if e != sample.entity_id)
+    write_jsonl(tmp_path / "mcr.jsonl", [{"sample_id": sample.id, "model_version": "mcr-test", "ranking": [{"entity_id": rival, "score": 0.75}]}])
+    project = push(label_studio, folder, capsys, "--split", "dev", "--split", "test", "--predictions", str(tmp_path / "mcr.jsonl"))
+    task = project_tasks(sdk(label_studio), project)[sample.id]
+    [prediction] = sdk(label_studio).predictions.list(task=task.id)
+    assert (prediction.model_version, prediction.score, prediction.result[0]["value"]["choices"]) == ("mcr-test", 0.75, [rival])
     assert main(["annotate", "pull", str(project), "--url", label_studio.url, "--dataset", str(folder), "--out", str(tmp_path / "same")]) == 0
     assert "identical to the input" in capsys.readouterr().out
     assert files_of(tmp_path / "same") == files_of(folder)
