@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from annotation.config import CURRENT_LINK_MODEL, label_config
+from annotation.config import label_config
 from annotation.images import ImageURLs
 from annotation.results import parse_export
 from annotation.roundtrip import import_review, make_tasks
@@ -81,7 +82,8 @@ def push(dataset_dir: str | Path, url: str, *, images: ImageURLs, splits=SPLITS,
 
     dataset = Dataset.load(dataset_dir)
     tasks = make_tasks(dataset, splits=splits, images=images, predictions=predictions)
-    versions = sorted({t["predictions"][0]["model_version"] for t in tasks})
+    versions = Counter(t["predictions"][0]["model_version"] for t in tasks)
+    model_version = min(versions, key=lambda v: (-versions[v], v))  # the most common pre-annotation
     name = dataset.meta.get("name", "EMMEL")
     title = (title or f"{name} review ({', '.join(s for s in SPLITS if s in splits)})")[:50]
     if len(title) < 3:
@@ -95,7 +97,7 @@ def push(dataset_dir: str | Path, url: str, *, images: ImageURLs, splits=SPLITS,
             expert_instruction=INSTRUCTIONS,
             show_instruction=True,
             show_collab_predictions=True,
-            model_version=versions[0] if len(versions) == 1 else CURRENT_LINK_MODEL,
+            model_version=model_version,
         )
     storage_id = None
     try:
@@ -119,7 +121,23 @@ def push(dataset_dir: str | Path, url: str, *, images: ImageURLs, splits=SPLITS,
         except Exception:
             pass
         raise
-    return {"project": project.id, "tasks": imported, "storage": storage_id, "title": title}
+    problem = _probe_image(ls, url, tasks[0]["data"]["image"]) if images.mode != "inline" else None
+    return {"project": project.id, "tasks": imported, "storage": storage_id, "title": title, "image_problem": problem}
+
+
+def _probe_image(ls, url: str, image_url: str) -> str | None:
+    """Fetch the first task's image as the browser would; a reason when that fails, else None.
+
+    Catches a server whose document root is not the one the URLs were made for."""
+    import httpx
+
+    target = image_url if image_url.startswith(("http://", "https://")) else url.rstrip("/") + image_url
+    try:
+        headers = ls._client_wrapper.get_headers() if target.startswith(url.rstrip("/")) else {}
+        response = httpx.get(target, headers=headers, timeout=10, follow_redirects=True)
+    except Exception as exc:  # a probe only: never fails the push
+        return f"{type(exc).__name__}: {exc}"
+    return None if response.status_code == 200 else f"HTTP {response.status_code} for {image_url}"
 
 
 def fetch_export(project_id: int, url: str, export_type: str = "JSON") -> bytes:

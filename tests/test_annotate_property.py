@@ -37,7 +37,7 @@ def files_of(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def export_for(folder: Path, spec: dict, chosen: list[str], mode: str) -> list[dict]:
+def export_for(folder: Path, chosen: list[str], mode: str) -> list[dict]:
     images = {"http": ImageURLs(mode="http", prefix="https://h.example/d"), "local-files": ImageURLs(mode="local-files", document_root=str(folder.parent)), "inline": ImageURLs(mode="inline")}[mode]
     originals = {s.split for s in Dataset.load(folder).all_samples()}
     return make_tasks(Dataset.load(folder), splits=[s for s in chosen if s in originals] or sorted(originals), images=images)
@@ -49,7 +49,7 @@ def test_round_trip_without_edits_reproduces_the_dataset(spec, chosen, mode, fmt
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         folder = make_dataset(tmp / "ds", **spec)
-        tasks = export_for(folder, spec, chosen, mode)
+        tasks = export_for(folder, chosen, mode)
         annotations = {}
         for task in tasks:
             current = task["predictions"][0]["result"][0]["value"]["choices"][0]
@@ -73,7 +73,7 @@ def test_any_edits_give_a_valid_dataset_that_records_them(spec, chosen, fmt, dat
         tmp = Path(tmp)
         folder = make_dataset(tmp / "ds", **spec)
         before = Dataset.load(folder)
-        tasks = export_for(folder, spec, chosen, "http")
+        tasks = export_for(folder, chosen, "http")
         expected, annotations = {}, {}
         for task in tasks:
             sid = task["data"]["sample_id"]

@@ -31,8 +31,9 @@ def sdk(server, token=None):
 
 def push(server, folder, capsys, *extra) -> int:
     assert main(["annotate", "push", str(folder), "--url", server.url, "--document-root", str(server.document_root), *extra]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("project ")
+    captured = capsys.readouterr()
+    out = captured.out
+    assert out.startswith("project ") and "cannot show the images" not in captured.err
     return int(out.split()[1])
 
 
@@ -167,5 +168,9 @@ def test_push_refuses_bad_local_files_layout_and_pull_unknown_project(label_stud
     assert main(["annotate", "push", str(outside), "--url", label_studio.url, "--document-root", str(outside)]) == 2
     assert "document root itself" in capsys.readouterr().err
     assert len(list(ls.projects.list())) == before
+    # URLs made for another document root: pushed, but the reviewer is warned that images will not show
+    inside = make_dataset(label_studio.document_root / "wrongroot" / "ds", n_entities=3, samples_per_entity=3)
+    assert main(["annotate", "push", str(inside), "--url", label_studio.url, "--document-root", str(inside.parent), "--split", "dev"]) == 0
+    assert "cannot show the images (HTTP 404" in capsys.readouterr().err
     assert main(["annotate", "pull", "987654", "--url", label_studio.url, "--dataset", str(outside), "--out", str(tmp_path / "x")]) == 2
     assert "exporting project 987654: HTTP 404" in capsys.readouterr().err

@@ -148,6 +148,9 @@ def _push(args) -> int:
     info = push(args.dataset, _url(args), images=_images(args, args.dataset), splits=_splits(args), predictions=args.predictions, title=args.title)
     storage = f", local-files storage {info['storage']}" if info["storage"] is not None else ""
     print(f"project {info['project']} ({info['title']}): {info['tasks']} tasks{storage}")
+    if info["image_problem"]:
+        hint = f"; does the server run with {DOC_ROOT_ENV} equal to --document-root?" if args.images == "local-files" else ""
+        print(f"emmel annotate: warning: the server cannot show the images ({info['image_problem']}){hint}", file=sys.stderr)
     return 0
 
 
