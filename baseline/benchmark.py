@@ -34,6 +34,7 @@ class BenchmarkConfig:
     overwrite: bool = False
     save_models: bool = True
     progress: bool = True
+    threads: int | None = None  # torch CPU threads (1 avoids OpenMP spin-waits on a busy shared machine)
     text_max_length: int = 128
     label_max_length: int = 32
     clip_label_length: int = 52
@@ -76,7 +77,7 @@ def build_encoders(cfg: BenchmarkConfig, corpus: list[str], need_text: bool, nee
     enc = Encoders()
     shared = None
     if (need_text and not cfg.text_model) or (need_visual and not cfg.clip_model):
-        shared = default_tokenizer(corpus)
+        shared = default_tokenizer(corpus, restrict_to_corpus=preset.restrict_vocab)
     if need_text:
         if cfg.text_model:
             enc.cross, enc.text_tokenizer = CrossEncoder.from_pretrained(cfg.text_model)
@@ -112,7 +113,7 @@ def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict:
     """Run everything; writes ``cfg.out`` and returns the results dict (also ``results.json``)."""
     from baseline.data import kb_of, load_split
     from baseline.fusion import ALPHA_GRID, choose_alpha, fuse, sweep
-    from baseline.images import CLIP_MEAN, CLIP_STD, Normaliser, image_bank
+    from baseline.images import CLIP_MEAN, CLIP_STD, Normaliser
     from baseline.metrics import gold_ranks, hits_mrr, top_k
     from baseline.modules import VisualText
     from baseline.negatives import hard_pools
@@ -124,6 +125,8 @@ def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict:
 
     started = time.perf_counter()
     tc = cfg.train
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     seed_everything(tc.seed)
     rt = Runtime.create(tc.device, tc.bf16, cfg.progress)
     out = Path(cfg.out) if cfg.out else default_out(cfg.dataset)
@@ -136,13 +139,14 @@ def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict:
     need_visual = any("visual" in MODULES[m] for m in cfg.models)
     corpus = kb.labels + [t for s in splits.values() for t in s.texts]
     enc = build_encoders(cfg, corpus, need_text, need_visual)
+    if need_visual:  # decode every image before any training: a missing one fails fast
+        bank, rows = load_images(splits, int(enc.clip.config.vision_config.image_size), rt, cfg.progress)
     log(f"dataset {dataset.meta.get('name', Path(cfg.dataset).name)}: KB {len(kb)} entities, "
         f"train {len(splits['train'])} / dev {len(splits['dev'])} / test {len(splits['test'])}, λ = {splits['test'].candidates.shape[1]}")
     if need_text:
         log(f"text-text module: {enc.text_source}")
     if need_visual:
         log(f"visual-text module: {enc.clip_source}")
-
     pools = hard_pools(kb.labels, kb.categories, tc.hard_pool, seed=tc.seed)
     modules: dict[str, object] = {}
     scores: dict[str, Scores] = {}
@@ -182,29 +186,25 @@ def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict:
         cspecial = SpecialIds.of(enc.clip_tokenizer)
         ctable = token_table(enc.clip_tokenizer, kb.labels, cfg.clip_label_length - 2)
         ctable_dev = ctable.to(rt.device)
-        image_size = int(enc.clip.config.vision_config.image_size)
         normaliser = Normaliser(CLIP_MEAN, CLIP_STD, rt.device)
-        offsets, paths, what = {}, [], []
-        for name, split in splits.items():
-            offsets[name] = len(paths)
-            paths += split.image_paths
-            what += [f"image of {name} sample {sid}" for sid in split.sample_ids]
-        bank = image_bank(paths, image_size, labels=what, progress=cfg.progress)
-        if rt.cuda:
-            bank = bank.to(rt.device)
-        rows = {name: torch.arange(len(split)) + offsets[name] for name, split in splits.items()}
+
+        def visual_matrix(model, split: str, kb_emb: torch.Tensor | None = None) -> torch.Tensor:
+            """Cosines of a split's images against its candidates (KB label embeddings computed once)."""
+            if kb_emb is None:
+                kb_emb = label_embeddings(model, ctable_dev, ctable.lengths, cspecial, cfg.clip_label_length, tc.eval_batch, rt)
+            return candidate_cosines(image_embeddings(model, bank, rows[split], normaliser, tc.batch_size * 4, rt), kb_emb, splits[split].candidates)
 
         def visual_scores(model, whole_kb: bool = False) -> Scores:
             kb_emb = label_embeddings(model, ctable_dev, ctable.lengths, cspecial, cfg.clip_label_length, tc.eval_batch, rt)
-            emb = {s: image_embeddings(model, bank, rows[s], normaliser, tc.batch_size * 4, rt) for s in ("dev", "test")}
-            return Scores(candidate_cosines(emb["dev"], kb_emb, splits["dev"].candidates), candidate_cosines(emb["test"], kb_emb, splits["test"].candidates),
-                          candidate_cosines(emb["test"], kb_emb, None) if whole_kb else None, float(model.logit_scale().detach()))
+            test = image_embeddings(model, bank, rows["test"], normaliser, tc.batch_size * 4, rt)
+            return Scores(visual_matrix(model, "dev", kb_emb), candidate_cosines(test, kb_emb, splits["test"].candidates),
+                          candidate_cosines(test, kb_emb, None) if whole_kb else None, float(model.logit_scale().detach()))
 
         def train_visual(model, negatives: int, label: str, seed: int) -> None:
             loss = visual_loss_fn(model, bank, rows["train"], normaliser, ctable_dev, ctable.lengths, cspecial, cfg.clip_label_length,
                                   splits["train"].gold, pools, negatives, rt)
             clock = time.perf_counter()
-            result = fit(model, loss, len(splits["train"]), lambda: ranks_top1(visual_scores(model).dev, "dev"), tc, rt, seed=seed, desc=f"train {label}")
+            result = fit(model, loss, len(splits["train"]), lambda: ranks_top1(visual_matrix(model, "dev"), "dev"), tc, rt, seed=seed, desc=f"train {label}")
             fits[label] = asdict(result)
             log(f"{label}: best dev Top-1 {result.best_dev_top1:.1f} at epoch {result.best_epoch}; "
                 f"loss {result.history[0]['loss']:.3f} → {result.history[-1]['loss']:.3f} ({time.perf_counter() - clock:.1f} s)")
@@ -279,6 +279,21 @@ def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict:
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     report["out"] = str(out)
     return report
+
+
+def load_images(splits: dict, size: int, rt, progress: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One uint8 bank of every split's images (on the GPU when there is one) and each split's rows in it."""
+    from baseline.images import image_bank
+
+    offsets, paths, what = {}, [], []
+    for name, split in splits.items():
+        offsets[name] = len(paths)
+        paths += split.image_paths
+        what += [f"image of {name} sample {sid}" for sid in split.sample_ids]
+    bank = image_bank(paths, size, labels=what, progress=progress)
+    if rt.cuda:
+        bank = bank.to(rt.device)
+    return bank, {name: torch.arange(len(split)) + offsets[name] for name, split in splits.items()}
 
 
 def _save_models(folder: Path, cfg: BenchmarkConfig, kb, dataset, enc: Encoders, modules: dict, scores: dict, alpha_info, rt) -> None:

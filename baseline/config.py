@@ -73,6 +73,7 @@ class Preset:
     clip_vision: dict  # ChineseCLIPVisionConfig keyword arguments
     projection_dim: int
     train: dict  # TrainConfig overrides that suit this size
+    restrict_vocab: bool = False  # keep only the vocabulary rows the dataset uses (see baseline.vocab.restrict)
 
     def describe(self, module: str) -> str:
         """One line for the report: which random-initialised model a module was built from."""
@@ -85,9 +86,10 @@ class Preset:
                        f"{v['image_size']} px + text BERT {t['num_hidden_layers']} layers x {t['hidden_size']}")
 
 
-def _bert(hidden: int, layers: int, heads: int, positions: int, **extra) -> dict:
+def _bert(hidden: int, layers: int, heads: int, positions: int, dropout: float = 0.1) -> dict:
     return dict(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads, intermediate_size=4 * hidden,
-                max_position_embeddings=positions, type_vocab_size=2, hidden_act="gelu", layer_norm_eps=1e-12, **extra)
+                max_position_embeddings=positions, type_vocab_size=2, hidden_act="gelu", layer_norm_eps=1e-12,
+                hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
 
 
 PRESETS = {
@@ -100,6 +102,7 @@ PRESETS = {
                          image_size=32, patch_size=8, hidden_act="quick_gelu", layer_norm_eps=1e-5),
         projection_dim=64,
         train=dict(epochs=15, lr=3e-3, batch_size=32, weight_decay=1e-3, text_negatives=3, clip_negatives=3),
+        restrict_vocab=True,
     ),
     # The paper's sizes (RoBERTa-wwm-ext base + Chinese-CLIP ViT-B/16), random init: for speed checks.
     "base": Preset(

@@ -24,6 +24,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--text-negatives", type=int, help="negatives per sample for the text-text listwise loss (default: 3 tiny preset, 7 with checkpoints)")
     parser.add_argument("--clip-negatives", type=int, help="hard candidate negatives per image for the visual-text InfoNCE (default: 3)")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's; 1 is fastest on a busy shared machine)")
     parser.add_argument("--full-kb", action="store_true", help="also rank test queries against the whole KB (H@1/3/5/10, MRR)")
     parser.add_argument("--no-bf16", action="store_true", help="run CUDA in fp32 instead of bf16 autocast")
     parser.add_argument("--compile", action="store_true", help="torch.compile the encoders (CUDA)")
@@ -62,7 +63,7 @@ def run(args) -> int:
         dataset=args.dataset, models=[m.strip() for m in args.models.split(",") if m.strip()], alpha=alpha,
         normalization=args.normalization, text_model=args.text_model, clip_model=args.clip_model, preset=args.preset,
         full_kb=args.full_kb, out=args.out, overwrite=args.overwrite, save_models=not args.no_save_models,
-        progress=sys.stderr.isatty(), train=train_config(args),
+        progress=sys.stderr.isatty(), threads=args.threads, train=train_config(args),
     )
     report = run_benchmark(cfg, log=lambda line: print(line, file=sys.stderr))
     print(summary(report))

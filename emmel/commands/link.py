@@ -14,6 +14,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", default="mcr", help="which trained model of a benchmark output to use (default: mcr)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
 
 
 def run(args) -> int:
@@ -22,6 +23,10 @@ def run(args) -> int:
     from emmel.io import dumps
     from emmel.stats import format_table
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     rt = Runtime.create(args.device, progress=False)
     model, folder = load_for_link(args.target, args.model, args.device)
     rows = top_entities(model, entity_scores(model, args.image, args.text, rt), args.k)
