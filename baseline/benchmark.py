@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from baseline.config import DISPLAY, MODEL_NAMES, MODULES, PAPER_TABLE3, PRESETS, ModelConfig, TrainConfig, check_alpha
+from baseline.config import MODEL_NAMES, MODULES, NORMALIZATIONS, PAPER_TABLE3, PRESETS, ModelConfig, TrainConfig, check_alpha
 from emmel.errors import EmmelError
 
 
@@ -109,176 +109,234 @@ class Scores:
     scale: float = 1.0  # softmax temperature 1/τ for the normalisation
 
 
+# Which trained module (key of Benchmark.modules / .scores) each reported model uses.
+SOURCE = {"clip-zeroshot": "zeroshot", "clip-finetuned": "finetuned", "image-only": "visual", "text-only": "text", "mcr": "mcr"}
+
+
 def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict:
-    """Run everything; writes ``cfg.out`` and returns the results dict (also ``results.json``)."""
-    from baseline.data import kb_of, load_split
-    from baseline.fusion import ALPHA_GRID, choose_alpha, fuse, sweep
-    from baseline.images import CLIP_MEAN, CLIP_STD, Normaliser
-    from baseline.metrics import gold_ranks, hits_mrr, top_k
-    from baseline.modules import VisualText
-    from baseline.negatives import hard_pools
-    from baseline.pairs import SpecialIds, token_table
-    from baseline.runtime import Runtime, seed_everything
-    from baseline.scoring import TextSide, candidate_cosines, image_embeddings, label_embeddings, pair_scores
-    from baseline.train import fit, text_loss_fn, visual_loss_fn
-    from emmel.dataset import Dataset
+    """Run everything; writes the output folder and returns the results dict (also ``results.json``)."""
+    from baseline.report import write_outputs
 
     started = time.perf_counter()
-    tc = cfg.train
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    seed_everything(tc.seed)
-    rt = Runtime.create(tc.device, tc.bf16, cfg.progress)
-    out = Path(cfg.out) if cfg.out else default_out(cfg.dataset)
-    if out.exists() and not cfg.overwrite:
-        raise EmmelError("output folder exists (use --overwrite to replace it)", path=out)
-    dataset = Dataset.load(cfg.dataset)
-    kb = kb_of(dataset)
-    splits = {name: load_split(dataset, name, kb, need_candidates=name != "train") for name in ("train", "dev", "test")}
-    need_text = any("text" in MODULES[m] for m in cfg.models)
-    need_visual = any("visual" in MODULES[m] for m in cfg.models)
-    corpus = kb.labels + [t for s in splits.values() for t in s.texts]
-    enc = build_encoders(cfg, corpus, need_text, need_visual)
-    if need_visual:  # decode every image before any training: a missing one fails fast
-        bank, rows = load_images(splits, int(enc.clip.config.vision_config.image_size), rt, cfg.progress)
-    log(f"dataset {dataset.meta.get('name', Path(cfg.dataset).name)}: KB {len(kb)} entities, "
-        f"train {len(splits['train'])} / dev {len(splits['dev'])} / test {len(splits['test'])}, λ = {splits['test'].candidates.shape[1]}")
-    if need_text:
-        log(f"text-text module: {enc.text_source}")
-    if need_visual:
-        log(f"visual-text module: {enc.clip_source}")
-    pools = hard_pools(kb.labels, kb.categories, tc.hard_pool, seed=tc.seed)
-    modules: dict[str, object] = {}
-    scores: dict[str, Scores] = {}
-    fits: dict[str, dict] = {}
+    run = Benchmark(cfg, log)
+    if run.need_text:
+        run.train_text()
+    if run.need_visual:
+        run.train_visual()
+    alpha = run.fuse() if "mcr" in cfg.models else None
+    report = run.report(alpha)
+    write_outputs(run.out, report, lambda folder: run.save_models(folder, alpha) if cfg.save_models else None, overwrite=cfg.overwrite)
+    report["wall_seconds"] = round(time.perf_counter() - started, 1)
+    report["out"] = str(run.out)
+    return report
 
-    def ranks_top1(matrix: torch.Tensor, split: str) -> float:
-        return top_k(gold_ranks(matrix, splits[split].gold_pos), (1,))["top1"]
 
-    # ---------------------------------------------------------------- text-text
-    if need_text:
-        special = SpecialIds.of(enc.text_tokenizer)
-        labels = token_table(enc.text_tokenizer, kb.labels, cfg.label_max_length)
+class Benchmark:
+    """One benchmark run: the data and encoders, then one method per phase."""
+
+    def __init__(self, cfg: BenchmarkConfig, log):
+        from baseline.data import kb_of, load_split
+        from baseline.negatives import hard_pools
+        from baseline.runtime import Runtime, seed_everything
+        from emmel.dataset import Dataset
+
+        self.cfg, self.log, self.tc = cfg, log, cfg.train
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        seed_everything(self.tc.seed)
+        self.rt = Runtime.create(self.tc.device, self.tc.bf16, cfg.progress)
+        self.out = Path(cfg.out) if cfg.out else default_out(cfg.dataset)
+        if self.out.exists() and not cfg.overwrite:
+            raise EmmelError("output folder exists (use --overwrite to replace it)", path=self.out)
+        self.dataset = Dataset.load(cfg.dataset)
+        self.kb = kb_of(self.dataset)
+        self.splits = {name: load_split(self.dataset, name, self.kb, need_candidates=name != "train") for name in ("train", "dev", "test")}
+        self.need_text = any("text" in MODULES[m] for m in cfg.models)
+        self.need_visual = any("visual" in MODULES[m] for m in cfg.models)
+        corpus = self.kb.labels + [t for s in self.splits.values() for t in s.texts]
+        self.enc = build_encoders(cfg, corpus, self.need_text, self.need_visual)
+        if self.need_visual:  # decode every image before any training: a missing one fails fast
+            self.bank, self.rows = load_images(self.splits, int(self.enc.clip.config.vision_config.image_size), self.rt, cfg.progress)
+        sizes = " / ".join(f"{name} {len(split)}" for name, split in self.splits.items())
+        log(f"dataset {self.dataset.meta.get('name') or Path(cfg.dataset).name}: KB {len(self.kb)} entities, {sizes}, λ = {self.lam}")
+        if self.need_text:
+            log(f"text-text module: {self.enc.text_source}")
+        if self.need_visual:
+            log(f"visual-text module: {self.enc.clip_source}")
+        self.pools = hard_pools(self.kb.labels, self.kb.categories, self.tc.hard_pool, seed=self.tc.seed)
+        self.modules: dict[str, object] = {}
+        self.scores: dict[str, Scores] = {}
+        self.fits: dict[str, dict] = {}
+
+    @property
+    def lam(self) -> int:
+        return int(self.splits["test"].candidates.shape[1])
+
+    def top1(self, matrix: torch.Tensor, split: str = "dev") -> float:
+        from baseline.metrics import gold_ranks, top_k
+
+        return top_k(gold_ranks(matrix, self.splits[split].gold_pos), (1,))["top1"]
+
+    def _fit(self, label: str, module, loss, evaluate, seed: int) -> None:
+        from baseline.train import fit
+
+        clock = time.perf_counter()
+        result = fit(module, loss, len(self.splits["train"]), evaluate, self.tc, self.rt, seed=seed, desc=f"train {label}")
+        self.fits[label] = asdict(result)
+        self.log(f"{label}: best dev Top-1 {result.best_dev_top1:.1f} at epoch {result.best_epoch}; "
+                 f"loss {result.history[0]['loss']:.3f} → {result.history[-1]['loss']:.3f} ({time.perf_counter() - clock:.1f} s)")
+
+    # ------------------------------------------------------------ text-text
+    def train_text(self) -> None:
+        """Train the cross-encoder; keep its dev/test (and whole-KB) score matrices."""
+        from baseline.pairs import SpecialIds, token_table
+        from baseline.scoring import TextSide, pair_scores
+        from baseline.train import text_loss_fn
+
+        cfg, tc, rt, tok = self.cfg, self.tc, self.rt, self.enc.text_tokenizer
+        labels = token_table(tok, self.kb.labels, cfg.label_max_length)
         sides = {}
-        for name, split in splits.items():
-            texts = token_table(enc.text_tokenizer, split.texts, cfg.text_max_length)
-            sides[name] = TextSide(labels.to(rt.device), texts.to(rt.device), labels.lengths, texts.lengths, special, cfg.text_max_length)
-        cross = enc.cross.to(rt.device)
+        for name, split in self.splits.items():
+            texts = token_table(tok, split.texts, cfg.text_max_length)
+            sides[name] = TextSide(labels.to(rt.device), texts.to(rt.device), labels.lengths, texts.lengths, SpecialIds.of(tok), cfg.text_max_length)
+        cross = self.enc.cross.to(rt.device)
         if tc.compile and rt.cuda:
             cross.encoder.compile(dynamic=True)
 
-        def text_matrix(split: str, whole_kb: bool = False) -> torch.Tensor:
-            q = len(splits[split])
-            cands = torch.arange(len(kb)).expand(q, -1) if whole_kb else splits[split].candidates
+        def matrix(split: str, whole_kb: bool = False) -> torch.Tensor:
+            q = len(self.splits[split])
+            cands = torch.arange(len(self.kb)).expand(q, -1) if whole_kb else self.splits[split].candidates
             return pair_scores(cross, sides[split], torch.arange(q), cands, tc.eval_batch, rt, desc=f"text-text {split}")
 
-        loss = text_loss_fn(cross, sides["train"], splits["train"].gold, pools, len(kb), tc, rt)
-        clock = time.perf_counter()
-        result = fit(cross, loss, len(splits["train"]), lambda: ranks_top1(text_matrix("dev"), "dev"), tc, rt, seed=tc.seed + 10, desc="train text-text")
-        fits["text-text"] = asdict(result)
-        log(f"text-text: best dev Top-1 {result.best_dev_top1:.1f} at epoch {result.best_epoch}; "
-            f"loss {result.history[0]['loss']:.3f} → {result.history[-1]['loss']:.3f} ({time.perf_counter() - clock:.1f} s)")
-        scores["text"] = Scores(text_matrix("dev"), text_matrix("test"), text_matrix("test", True) if cfg.full_kb else None)
-        modules["text"] = cross
+        loss = text_loss_fn(cross, sides["train"], self.splits["train"].gold, self.pools, len(self.kb), tc, rt)
+        self._fit("text-text", cross, loss, lambda: self.top1(matrix("dev")), tc.seed + 10)
+        self.scores["text"] = Scores(matrix("dev"), matrix("test"), matrix("test", True) if cfg.full_kb else None)
+        self.modules["text"] = cross
 
-    # -------------------------------------------------------------- visual-text
-    if need_visual:
-        cspecial = SpecialIds.of(enc.clip_tokenizer)
-        ctable = token_table(enc.clip_tokenizer, kb.labels, cfg.clip_label_length - 2)
-        ctable_dev = ctable.to(rt.device)
-        normaliser = Normaliser(CLIP_MEAN, CLIP_STD, rt.device)
+    # ---------------------------------------------------------- visual-text
+    def _label_embeddings(self, model) -> torch.Tensor:
+        from baseline.pairs import SpecialIds
+        from baseline.scoring import label_embeddings
 
-        def visual_matrix(model, split: str, kb_emb: torch.Tensor | None = None) -> torch.Tensor:
-            """Cosines of a split's images against its candidates (KB label embeddings computed once)."""
-            if kb_emb is None:
-                kb_emb = label_embeddings(model, ctable_dev, ctable.lengths, cspecial, cfg.clip_label_length, tc.eval_batch, rt)
-            return candidate_cosines(image_embeddings(model, bank, rows[split], normaliser, tc.batch_size * 4, rt), kb_emb, splits[split].candidates)
+        return label_embeddings(model, self.clip_table.to(self.rt.device), self.clip_table.lengths, SpecialIds.of(self.enc.clip_tokenizer),
+                                self.cfg.clip_label_length, self.tc.eval_batch, self.rt)
 
-        def visual_scores(model, whole_kb: bool = False) -> Scores:
-            kb_emb = label_embeddings(model, ctable_dev, ctable.lengths, cspecial, cfg.clip_label_length, tc.eval_batch, rt)
-            test = image_embeddings(model, bank, rows["test"], normaliser, tc.batch_size * 4, rt)
-            return Scores(visual_matrix(model, "dev", kb_emb), candidate_cosines(test, kb_emb, splits["test"].candidates),
-                          candidate_cosines(test, kb_emb, None) if whole_kb else None, float(model.logit_scale().detach()))
+    def _cosines(self, model, split: str, kb_emb: torch.Tensor, whole_kb: bool = False) -> torch.Tensor:
+        from baseline.scoring import candidate_cosines, image_embeddings
 
-        def train_visual(model, negatives: int, label: str, seed: int) -> None:
-            loss = visual_loss_fn(model, bank, rows["train"], normaliser, ctable_dev, ctable.lengths, cspecial, cfg.clip_label_length,
-                                  splits["train"].gold, pools, negatives, rt)
-            clock = time.perf_counter()
-            result = fit(model, loss, len(splits["train"]), lambda: ranks_top1(visual_matrix(model, "dev"), "dev"), tc, rt, seed=seed, desc=f"train {label}")
-            fits[label] = asdict(result)
-            log(f"{label}: best dev Top-1 {result.best_dev_top1:.1f} at epoch {result.best_epoch}; "
-                f"loss {result.history[0]['loss']:.3f} → {result.history[-1]['loss']:.3f} ({time.perf_counter() - clock:.1f} s)")
+        images = image_embeddings(model, self.bank, self.rows[split], self.normaliser, self.tc.batch_size * 4, self.rt)
+        return candidate_cosines(images, kb_emb, None if whole_kb else self.splits[split].candidates)
 
-        clip0 = enc.clip.to(rt.device).eval()
+    def _visual_scores(self, model) -> Scores:
+        kb_emb = self._label_embeddings(model)
+        return Scores(self._cosines(model, "dev", kb_emb), self._cosines(model, "test", kb_emb),
+                      self._cosines(model, "test", kb_emb, True) if self.cfg.full_kb else None, float(model.logit_scale().detach()))
+
+    def train_visual(self) -> None:
+        """Zero-shot scores of the given CLIP; train MCR's visual-text module and the plain fine-tuned CLIP."""
+        from baseline.images import CLIP_MEAN, CLIP_STD, Normaliser
+        from baseline.modules import VisualText
+        from baseline.pairs import SpecialIds, token_table
+        from baseline.train import visual_loss_fn
+
+        cfg, tc, rt = self.cfg, self.tc, self.rt
+        self.clip_table = token_table(self.enc.clip_tokenizer, self.kb.labels, cfg.clip_label_length - 2)
+        self.normaliser = Normaliser(CLIP_MEAN, CLIP_STD, rt.device)
+        clip0 = self.enc.clip.to(rt.device).eval()
         if tc.compile and rt.cuda:
             clip0.vision_model.compile(dynamic=True)
             clip0.text_model.compile(dynamic=True)
-        if "clip-zeroshot" in cfg.models:
-            modules["zeroshot"] = VisualText(clip0)
-            scores["zeroshot"] = visual_scores(modules["zeroshot"], cfg.full_kb)
-        if "image-only" in cfg.models or "mcr" in cfg.models:
-            modules["visual"] = VisualText(copy.deepcopy(clip0))
-            train_visual(modules["visual"], tc.clip_negatives, "visual-text", tc.seed + 20)
-            scores["visual"] = visual_scores(modules["visual"], cfg.full_kb)
-        if "clip-finetuned" in cfg.models:
-            modules["finetuned"] = VisualText(copy.deepcopy(clip0))
-            train_visual(modules["finetuned"], 0, "clip-finetuned", tc.seed + 30)
-            scores["finetuned"] = visual_scores(modules["finetuned"], cfg.full_kb)
+        plan = [("zeroshot", "clip-zeroshot" in cfg.models, None, 0),
+                ("visual", "image-only" in cfg.models or "mcr" in cfg.models, "visual-text", tc.clip_negatives),
+                ("finetuned", "clip-finetuned" in cfg.models, "clip-finetuned", 0)]
+        for offset, (key, wanted, label, negatives) in enumerate(plan):
+            if not wanted:
+                continue
+            model = VisualText(clip0 if label is None else copy.deepcopy(clip0))
+            if label is not None:
+                loss = visual_loss_fn(model, self.bank, self.rows["train"], self.normaliser, self.clip_table.to(rt.device), self.clip_table.lengths,
+                                      SpecialIds.of(self.enc.clip_tokenizer), cfg.clip_label_length, self.splits["train"].gold, self.pools, negatives, rt)
+                self._fit(label, model, loss, lambda m=model: self.top1(self._cosines(m, "dev", self._label_embeddings(m))), tc.seed + 10 * (offset + 1))
+            self.modules[key] = model
+            self.scores[key] = self._visual_scores(model)
 
-    # ------------------------------------------------------------------- fusion
-    alpha_info = None
-    if "mcr" in cfg.models:
-        sv, st = scores["visual"], scores["text"]
-        from baseline.config import NORMALIZATIONS
+    # --------------------------------------------------------------- fusion
+    def fuse(self) -> dict:
+        """α (tuned on dev or fixed), the sweep for every normalisation, and the MCR score matrices."""
+        from baseline.fusion import ALPHA_GRID, choose_alpha, fuse, sweep
 
-        curves = {m: {"dev": sweep(sv.dev, st.dev, splits["dev"].gold_pos, m, sv.scale),
-                      "test": sweep(sv.test, st.test, splits["test"].gold_pos, m, sv.scale)} for m in NORMALIZATIONS}
+        cfg = self.cfg
+        sv, st = self.scores["visual"], self.scores["text"]
+        curves = {m: {split: sweep(getattr(sv, split), getattr(st, split), self.splits[split].gold_pos, m, sv.scale) for split in ("dev", "test")}
+                  for m in NORMALIZATIONS}
         tuned = choose_alpha(curves[cfg.normalization]["dev"])
         alpha = tuned if cfg.alpha == "auto" else float(cfg.alpha)
-        alpha_info = {"mode": "auto" if cfg.alpha == "auto" else "fixed", "alpha": alpha, "dev_best_alpha": tuned,
-                      "normalization": cfg.normalization, "grid": list(ALPHA_GRID), "sweep": curves}
-        fused = lambda a, b: fuse(a, b, alpha, cfg.normalization, sv.scale)
-        scores["mcr"] = Scores(fused(sv.dev, st.dev), fused(sv.test, st.test), fused(sv.kb, st.kb) if cfg.full_kb else None)
-        log(f"fusion: {cfg.normalization} normalisation, α = {alpha:.2f} ({alpha_info['mode']}; dev-best {tuned:.2f})")
+        mixed = lambda a, b: fuse(a, b, alpha, cfg.normalization, sv.scale)
+        self.scores["mcr"] = Scores(mixed(sv.dev, st.dev), mixed(sv.test, st.test), mixed(sv.kb, st.kb) if cfg.full_kb else None)
+        info = {"mode": "auto" if cfg.alpha == "auto" else "fixed", "alpha": alpha, "dev_best_alpha": tuned,
+                "normalization": cfg.normalization, "grid": list(ALPHA_GRID), "sweep": curves}
+        self.log(f"fusion: {cfg.normalization} normalisation, α = {alpha:.2f} ({info['mode']}; dev-best {tuned:.2f})")
+        return info
 
-    # ------------------------------------------------------------------ metrics
-    source = {"clip-zeroshot": "zeroshot", "clip-finetuned": "finetuned", "image-only": "visual", "text-only": "text", "mcr": "mcr"}
-    results = {}
-    for name in MODEL_NAMES:
-        if name not in cfg.models:
-            continue
-        s = scores[source[name]]
-        row = {"dev": top_k(gold_ranks(s.dev, splits["dev"].gold_pos)), "test": top_k(gold_ranks(s.test, splits["test"].gold_pos))}
-        if s.kb is not None:
-            row["kb"] = hits_mrr(gold_ranks(s.kb, splits["test"].gold))
-        row["paper"] = dict(zip(("top1", "top5", "top10"), PAPER_TABLE3[name]))
-        results[name] = row
+    # -------------------------------------------------------------- results
+    def report(self, alpha: dict | None) -> dict:
+        from baseline.metrics import gold_ranks, hits_mrr, top_k
 
-    report = {
-        "dataset": {"path": str(cfg.dataset), "name": dataset.meta.get("name", ""), "kb_entities": len(kb), "kb_sha256": kb.sha256,
-                    "samples": {k: len(v) for k, v in splits.items()}, "lambda": int(splits["test"].candidates.shape[1])},
-        "models_used": {"text-text": enc.text_source or None, "visual-text": enc.clip_source or None},
-        "settings": {"models": list(cfg.models), "alpha": cfg.alpha, "normalization": cfg.normalization, "full_kb": cfg.full_kb,
-                     "text_max_length": cfg.text_max_length, "label_max_length": cfg.label_max_length,
-                     "clip_label_length": cfg.clip_label_length, "train": asdict(tc)},
-        "results": results,
-        "alpha": alpha_info,
-        "training": fits,
-        "paper_reference": {"source": "EMMEL paper, Table 3 (EMMEL test set, Top-1/5/10 %)", "numbers": {k: list(v) for k, v in PAPER_TABLE3.items()}},
-    }
+        cfg, splits = self.cfg, self.splits
+        results = {}
+        for name in MODEL_NAMES:
+            if name not in cfg.models:
+                continue
+            s = self.scores[SOURCE[name]]
+            row = {split: top_k(gold_ranks(getattr(s, split), splits[split].gold_pos)) for split in ("dev", "test")}
+            if s.kb is not None:
+                row["kb"] = hits_mrr(gold_ranks(s.kb, splits["test"].gold))
+            row["paper"] = dict(zip(("top1", "top5", "top10"), PAPER_TABLE3[name]))
+            results[name] = row
+        return {
+            "dataset": {"path": str(cfg.dataset), "name": self.dataset.meta.get("name", ""), "kb_entities": len(self.kb),
+                        "kb_sha256": self.kb.sha256, "samples": {k: len(v) for k, v in splits.items()}, "lambda": self.lam},
+            "models_used": {"text-text": self.enc.text_source or None, "visual-text": self.enc.clip_source or None},
+            "settings": {"models": list(cfg.models), "alpha": cfg.alpha, "normalization": cfg.normalization, "full_kb": cfg.full_kb,
+                         "text_max_length": cfg.text_max_length, "label_max_length": cfg.label_max_length,
+                         "clip_label_length": cfg.clip_label_length, "train": asdict(self.tc)},
+            "results": results,
+            "alpha": alpha,
+            "training": self.fits,
+            "paper_reference": {"source": "EMMEL paper, Table 3 (EMMEL test set, Top-1/5/10 %)",
+                                "numbers": {k: list(v) for k, v in PAPER_TABLE3.items()}},
+        }
 
-    # ------------------------------------------------------------------- output
-    from baseline.report import write_outputs
+    def save_models(self, folder: Path, alpha: dict | None) -> None:
+        """One folder per model; the ablations hard-link the MCR module folders."""
+        from baseline.model import MCRModel
 
-    def save_models(folder: Path) -> None:
-        if not cfg.save_models:
-            return
-        _save_models(folder, cfg, kb, dataset, enc, modules, scores, alpha_info, rt)
-
-    write_outputs(out, report, save_models, overwrite=cfg.overwrite)
-    report["wall_seconds"] = round(time.perf_counter() - started, 1)
-    report["out"] = str(out)
-    return report
+        cfg, enc = self.cfg, self.enc
+        entities = sorted(self.dataset.kb, key=lambda e: e.id)
+        image_size = int(enc.clip.config.vision_config.image_size) if enc.clip is not None else 224
+        plan = [("mcr", "text", "visual"), ("text-only", "text", None), ("image-only", None, "visual"),
+                ("clip-finetuned", None, "finetuned"), ("clip-zeroshot", None, "zeroshot")]
+        saved: dict[str, Path] = {}
+        for name, text_key, visual_key in plan:
+            if name not in cfg.models:
+                continue
+            visual = self.modules.get(visual_key) if visual_key else None
+            config = ModelConfig(
+                name=name, modules=list(MODULES[name]), alpha=alpha["alpha"] if name == "mcr" else (1.0 if visual_key else 0.0),
+                normalization=cfg.normalization, visual_scale=self.scores[visual_key].scale if visual_key else 100.0,
+                text_max_length=cfg.text_max_length, label_max_length=cfg.label_max_length, clip_label_length=cfg.clip_label_length,
+                image_size=image_size, text_source=enc.text_source, clip_source=enc.clip_source,
+                dataset=str(self.dataset.meta.get("name", "")), kb_sha256=self.kb.sha256, kb_size=len(self.kb))
+            model = MCRModel(config, self.kb, entities, text=self.modules.get(text_key) if text_key else None, text_tokenizer=enc.text_tokenizer,
+                             visual=visual, clip_tokenizer=enc.clip_tokenizer,
+                             kb_embeddings=self._label_embeddings(visual) if visual is not None else None)
+            link = {"text": saved[text_key] / "text"} if text_key in saved else {}
+            if visual_key in saved:
+                link["clip"] = saved[visual_key] / "clip"
+            target = model.save_pretrained(folder / name, overwrite=False, link_from=link)
+            for key in (text_key, visual_key):
+                if key and key not in saved:
+                    saved[key] = target
 
 
 def load_images(splits: dict, size: int, rt, progress: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -294,44 +352,3 @@ def load_images(splits: dict, size: int, rt, progress: bool) -> tuple[torch.Tens
     if rt.cuda:
         bank = bank.to(rt.device)
     return bank, {name: torch.arange(len(split)) + offsets[name] for name, split in splits.items()}
-
-
-def _save_models(folder: Path, cfg: BenchmarkConfig, kb, dataset, enc: Encoders, modules: dict, scores: dict, alpha_info, rt) -> None:
-    from baseline.model import MCRModel
-    from baseline.pairs import SpecialIds, token_table
-    from baseline.scoring import label_embeddings
-
-    image_size = int(enc.clip.config.vision_config.image_size) if enc.clip is not None else 224
-    entities = sorted(dataset.kb, key=lambda e: e.id)
-
-    def kb_emb(visual):
-        table = token_table(enc.clip_tokenizer, kb.labels, cfg.clip_label_length - 2)
-        return label_embeddings(visual, table.to(rt.device), table.lengths, SpecialIds.of(enc.clip_tokenizer), cfg.clip_label_length, cfg.train.eval_batch, rt)
-
-    def config(name: str, alpha: float = 0.5, scale: float = 100.0) -> ModelConfig:
-        return ModelConfig(name=name, modules=list(MODULES[name]), alpha=alpha, normalization=cfg.normalization, visual_scale=scale,
-                           text_max_length=cfg.text_max_length, label_max_length=cfg.label_max_length, clip_label_length=cfg.clip_label_length,
-                           image_size=image_size, text_source=enc.text_source, clip_source=enc.clip_source,
-                           dataset=str(dataset.meta.get("name", "")), kb_sha256=kb.sha256, kb_size=len(kb))
-
-    plan = [("mcr", "text", "visual"), ("text-only", "text", None), ("image-only", None, "visual"),
-            ("clip-finetuned", None, "finetuned"), ("clip-zeroshot", None, "zeroshot")]
-    saved: dict[str, Path] = {}
-    for name, text_key, visual_key in plan:
-        if name not in cfg.models:
-            continue
-        visual = modules.get(visual_key) if visual_key else None
-        scale = scores[visual_key].scale if visual_key else 100.0
-        alpha = alpha_info["alpha"] if name == "mcr" else (1.0 if visual_key else 0.0)
-        model = MCRModel(config(name, alpha, scale), kb, entities,
-                         text=modules.get(text_key) if text_key else None, text_tokenizer=enc.text_tokenizer,
-                         visual=visual, clip_tokenizer=enc.clip_tokenizer, kb_embeddings=kb_emb(visual) if visual is not None else None)
-        link = {}
-        if text_key and text_key in saved:
-            link["text"] = saved[text_key] / "text"
-        if visual_key and visual_key in saved:
-            link["clip"] = saved[visual_key] / "clip"
-        target = model.save_pretrained(folder / name, overwrite=False, link_from=link)
-        for key in (text_key, visual_key):
-            if key and key not in saved:
-                saved[key] = target

@@ -75,9 +75,9 @@ class Preset:
     train: dict  # TrainConfig overrides that suit this size
     restrict_vocab: bool = False  # keep only the vocabulary rows the dataset uses (see baseline.vocab.restrict)
 
-    def describe(self, module: str) -> str:
+    def describe(self, module: str, *, head: bool = True) -> str:
         """One line for the report: which random-initialised model a module was built from."""
-        head = f"preset '{self.name}' (random init, trained from scratch): "
+        head = f"preset '{self.name}' (random init, trained from scratch): " if head else ""
         if module == "text":
             t = self.text
             return head + f"BERT {t['num_hidden_layers']} layers x {t['hidden_size']}"
@@ -101,7 +101,7 @@ PRESETS = {
         clip_vision=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256,
                          image_size=32, patch_size=8, hidden_act="quick_gelu", layer_norm_eps=1e-5),
         projection_dim=64,
-        train=dict(epochs=15, lr=3e-3, batch_size=32, weight_decay=1e-3, text_negatives=3, clip_negatives=3),
+        train=dict(epochs=30, lr=3e-3, batch_size=32, weight_decay=1e-3, text_negatives=3, clip_negatives=3),
         restrict_vocab=True,
     ),
     # The paper's sizes (RoBERTa-wwm-ext base + Chinese-CLIP ViT-B/16), random init: for speed checks.

@@ -81,14 +81,15 @@ def ablation_png(report: dict) -> bytes:
     for j, k in enumerate((1, 5, 10)):
         values = [report["results"][n]["test"][f"top{k}"] for n in names]
         ax.bar([i + (j - 1) * width for i in range(len(names))], values, width, label=f"Top-{k} (this run)")
-    ax.scatter(range(len(names)), [report["results"][n]["paper"]["top1"] for n in names], marker="_", s=400, color="black",
-               zorder=3, label="Top-1 reported in the paper (reference)")
+    ax.scatter([i - width for i in range(len(names))], [report["results"][n]["paper"]["top1"] for n in names], marker="_", s=300,
+               color="black", linewidths=2, zorder=3, label="Top-1 reported in the paper (reference)")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=15)
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, 125)
+    ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("% of test queries")
     ax.set_title("MCR and ablations (test, stored candidate sets)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
     fig.tight_layout()
     return _png(fig)
 

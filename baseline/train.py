@@ -46,6 +46,29 @@ def batches(n: int, batch_size: int, epoch: int, seed: int) -> list[torch.Tensor
     return list(order.split(batch_size))
 
 
+class Trainer:
+    """AdamW (fused on CUDA) with linear warm-up and decay; :meth:`step` runs one batch, sync-free."""
+
+    def __init__(self, module: torch.nn.Module, cfg, rt, total_steps: int):
+        self.module, self.cfg, self.rt = module, cfg, rt
+        total = max(1, total_steps)
+        warmup = int(cfg.warmup * total)
+        self.optimizer = torch.optim.AdamW(param_groups(module, cfg.weight_decay), lr=cfg.lr, fused=rt.cuda or None)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: (step + 1) / max(1, warmup) if step < warmup else max(0.0, (total - step) / max(1, total - warmup)))
+
+    def step(self, loss_fn: Callable[[torch.Tensor, torch.Generator], torch.Tensor], rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        with self.rt.autocast():
+            loss = loss_fn(rows, generator)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.cfg.max_grad_norm)
+        self.optimizer.step()
+        self.schedule.step()
+        return loss.detach().float()
+
+
 def fit(module: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Generator], torch.Tensor], n_train: int,
         evaluate: Callable[[], float], cfg, rt, *, seed: int, desc: str) -> FitResult:
     """Train ``module`` for ``cfg.epochs`` epochs of ``loss_fn(batch_rows, generator)``; keep the best dev epoch."""
@@ -54,31 +77,19 @@ def fit(module: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Generato
     torch.manual_seed(seed)  # dropout
     generator = torch.Generator().manual_seed(seed)  # negatives
     steps_per_epoch = -(-n_train // cfg.batch_size)
-    total = max(1, cfg.epochs * steps_per_epoch)
-    warmup = int(cfg.warmup * total)
-    optimizer = torch.optim.AdamW(param_groups(module, cfg.weight_decay), lr=cfg.lr, fused=rt.cuda or None)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: (step + 1) / max(1, warmup) if step < warmup else max(0.0, (total - step) / max(1, total - warmup)))
+    trainer = Trainer(module, cfg, rt, cfg.epochs * steps_per_epoch)
     result = FitResult()
     best_state = None
-    bar = tqdm(total=total, desc=desc, disable=not rt.progress, leave=False)
+    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=desc, disable=not rt.progress, leave=False)
     for epoch in range(1, cfg.epochs + 1):
         module.train()
         running = torch.zeros((), device=rt.device)
         for rows in batches(n_train, cfg.batch_size, epoch, seed):
-            with rt.autocast():
-                loss = loss_fn(rows, generator)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.max_grad_norm:
-                torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            schedule.step()
-            running += loss.detach().float()
+            running += trainer.step(loss_fn, rows, generator)
             result.steps += 1
             bar.update(1)
         module.eval()
-        dev = evaluate()
+        dev = evaluate()  # the one device read of the epoch, with the loss below
         result.history.append({"epoch": epoch, "loss": round(float(running) / steps_per_epoch, 5), "dev_top1": dev})
         if best_state is None or dev > result.best_dev_top1:
             result.best_epoch, result.best_dev_top1 = epoch, dev

@@ -52,7 +52,7 @@ def learnable(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(learnable) -> tuple[Path, str, dict]:
     """One full run (all five models, whole-KB metrics too) shared by the tests below."""
-    code, out, err = cli("benchmark", learnable, "--full-kb")
+    code, out, err = cli("benchmark", learnable, "--full-kb", "--epochs", "15")
     assert code == 0, err
     folder = learnable.with_name(learnable.name + "-benchmark")
     return folder, out, json.loads((folder / "results.json").read_text(encoding="utf-8"))

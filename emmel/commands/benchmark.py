@@ -17,7 +17,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--preset", default="tiny", choices=["tiny", "base"],
                         help="random-initialised model size used for modules without a checkpoint (default: tiny)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    parser.add_argument("--epochs", type=int, help="training epochs (default: 15 for the tiny preset, 5 with checkpoints)")
+    parser.add_argument("--epochs", type=int, help="training epochs (default: 30 for the tiny preset, 5 with checkpoints)")
     parser.add_argument("--lr", type=float, help="learning rate (default: 3e-3 tiny preset, 1e-5 with checkpoints as in the paper)")
     parser.add_argument("--batch-size", type=int, help="batch size (default: 32 tiny preset, 64 with checkpoints)")
     parser.add_argument("--weight-decay", type=float, help="AdamW weight decay (default: 0.001)")
