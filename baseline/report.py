@@ -49,7 +49,7 @@ def summary(report: dict) -> str:
             lines.append(f"- {module}: {source}")
     lines += ["", results_table(report), "", PAPER_NOTE]
     if d["lambda"] <= 10:
-        lines.append(f"Top-10 is 100 by construction when λ = {d['lambda']} ≤ 10.")
+        lines.append(f"Top-k is 100 by construction for k ≥ λ = {d['lambda']}.")
     if report.get("alpha"):
         a = report["alpha"]
         lines.append(f"MCR fusion: y = α·S_v + (1 − α)·S_t with {a['normalization']} normalisation per candidate list, "

@@ -85,6 +85,7 @@ class _Payload:
         return (print, ("pickle code ran",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_checkpoints_are_read_without_running_pickled_code(tmp_path, capsys):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as handle:
