@@ -1,11 +1,41 @@
-"""`emmel link` (not built yet: issue #6)."""
+"""`emmel link DATASET_OR_MODEL --image IMG --text TEXT [-k 5]`: top-k entities for one input."""
 
-from emmel.errors import EmmelError
+from __future__ import annotations
+
+HELP = "link one image + description to the top-k entities of a dataset's KB"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("args", nargs="*", help="not built yet")
+    parser.add_argument("target", metavar="DATASET_OR_MODEL",
+                        help="a saved model folder, an `emmel benchmark` output folder, or a dataset folder with its benchmark output beside it")
+    parser.add_argument("--image", help="image of the mention")
+    parser.add_argument("--text", required=True, help="description of the mention")
+    parser.add_argument("-k", type=int, default=5, help="how many entities to list (default: 5)")
+    parser.add_argument("--model", default="mcr", help="which trained model of a benchmark output to use (default: mcr)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
 
 
 def run(args) -> int:
-    raise EmmelError("`emmel link` is not built yet (issue #6)")
+    from baseline.link import entity_scores, load_for_link, top_entities
+    from baseline.runtime import Runtime
+    from emmel.io import dumps
+    from emmel.stats import format_table
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    rt = Runtime.create(args.device, progress=False)
+    model, folder = load_for_link(args.target, args.model, args.device)
+    rows = top_entities(model, entity_scores(model, args.image, args.text, rt), args.k)
+    if args.json:
+        for row in rows:
+            print(dumps(row))
+        return 0
+    cfg = model.config
+    how = f"α = {cfg.alpha:.2f}, {cfg.normalization}" if len(cfg.modules) == 2 else f"{cfg.modules[0]} module only"
+    print(f"model {folder} ({cfg.name}: {how}); KB {len(model.kb)} entities")
+    print(format_table(rows))
+    return 0

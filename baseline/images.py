@@ -1,0 +1,61 @@
+"""Image preprocessing of Chinese-CLIP: RGB, bicubic resize to a square, CLIP mean/std normalisation.
+
+Images of any size are decoded once into a uint8 bank (``N×3×S×S``) so training epochs and
+evaluation never touch the disk again; normalisation happens on the device, per batch.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emmel.errors import EmmelError
+
+# Chinese-CLIP's (= OpenAI CLIP's) normalisation constants.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def load_image(path: str | Path, size: int, *, what: str = "image") -> torch.Tensor:
+    """``3×size×size`` uint8 tensor of one image file; a missing or broken file is an EmmelError."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise EmmelError(f"{what} not found", path=path)
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+            array = np.asarray(image, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise EmmelError(f"{what} cannot be decoded ({type(exc).__name__}: {exc})", path=path) from None
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+def image_bank(paths: list[Path], size: int, *, labels: list[str] | None = None, workers: int = 4, progress: bool = True) -> torch.Tensor:
+    """All images as one uint8 tensor, decoded in threads (PIL releases the GIL while decoding)."""
+    from tqdm.auto import tqdm
+
+    bank = torch.empty((len(paths), 3, size, size), dtype=torch.uint8)
+    labels = labels or [f"image {i}" for i in range(len(paths))]
+
+    def one(i: int) -> None:
+        bank[i] = load_image(paths[i], size, what=labels[i])
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        list(tqdm(pool.map(one, range(len(paths))), total=len(paths), desc="images", disable=not progress, leave=False))
+    return bank
+
+
+class Normaliser:
+    """uint8 ``B×3×S×S`` → float, CLIP-normalised; mean/std live on the device (no per-batch copies)."""
+
+    def __init__(self, mean: list[float], std: list[float], device: torch.device | str = "cpu"):
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255.0
+        self.inv_std = 1.0 / (torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1) * 255.0)
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        return (batch.float() - self.mean) * self.inv_std

@@ -1,0 +1,31 @@
+"""Ranking metrics from a score matrix (pure functions).
+
+The rank of the gold is ``1 + #(candidates scoring higher) + #(equal scores listed before it)``:
+ties are broken by list position, like a stable descending sort (candidate order is a seeded
+shuffle, so position carries no signal). Padding entries score ``-inf`` and never outrank a gold.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def gold_ranks(scores: torch.Tensor, gold_pos: torch.Tensor) -> torch.Tensor:
+    """1-based rank of ``scores[i, gold_pos[i]]`` within row i."""
+    scores = scores.float()
+    gold = scores.gather(1, gold_pos.view(-1, 1))
+    index = torch.arange(scores.shape[1], device=scores.device).unsqueeze(0)
+    before = (scores == gold) & (index < gold_pos.view(-1, 1))
+    return 1 + (scores > gold).sum(1) + before.sum(1)
+
+
+def top_k(ranks: torch.Tensor, ks=(1, 5, 10)) -> dict[str, float]:
+    """Top-k accuracy in percent: the share of queries whose gold ranks within k."""
+    return {f"top{k}": round(100.0 * float((ranks <= k).float().mean()), 2) for k in ks}
+
+
+def hits_mrr(ranks: torch.Tensor, ks=(1, 3, 5, 10)) -> dict[str, float]:
+    """H@k (percent) and MRR (percent) over the whole KB (the MIMIC protocol)."""
+    out = {f"h{k}": round(100.0 * float((ranks <= k).float().mean()), 2) for k in ks}
+    out["mrr"] = round(100.0 * float((1.0 / ranks.float()).mean()), 2)
+    return out

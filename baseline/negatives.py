@@ -1,0 +1,63 @@
+"""Hard negatives for training, drawn from the KB the way `emmel build` draws candidate sets.
+
+Train samples have no stored candidates, so each entity gets a pool of its hardest look-alikes:
+same base name first (``剪纸`` vs ``剪纸(蔚县剪纸)``), then character overlap of the labels, then
+same category; a seeded tie-break orders the rest. Negatives of a batch are drawn from the pools
+(and uniformly from the KB) with tensor ops, one call per batch.
+"""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+_BASE = re.compile(r"[(（].*$")
+
+
+def base_name(label: str) -> str:
+    """``剪纸(蔚县剪纸)`` → ``剪纸``."""
+    return _BASE.sub("", label).strip() or label
+
+
+def hard_pools(labels: list[str], categories: list[str], size: int, seed: int = 0, chunk: int = 1024) -> torch.Tensor:
+    """``E×size`` KB positions of each entity's hardest look-alikes (never itself)."""
+    n = len(labels)
+    size = max(1, min(size, n - 1)) if n > 1 else 0
+    if size == 0:
+        return torch.zeros((n, 0), dtype=torch.long)
+    chars = sorted({c for label in labels for c in label})
+    where = {c: i for i, c in enumerate(chars)}
+    bags = torch.zeros((n, len(chars)))
+    for row, label in enumerate(labels):
+        bags[row, [where[c] for c in set(label)]] = 1.0
+    sizes = bags.sum(1)
+    bases = [base_name(label) for label in labels]
+    base_id = torch.tensor([{b: i for i, b in enumerate(sorted(set(bases)))}[b] for b in bases])
+    cat_id = torch.tensor([{c: i for i, c in enumerate(sorted(set(categories)))}[c] for c in categories])
+    has_cat = torch.tensor([bool(c) for c in categories])
+    generator = torch.Generator().manual_seed(seed)
+    out = []
+    for start in range(0, n, chunk):
+        rows = slice(start, min(n, start + chunk))
+        inter = bags[rows] @ bags.T
+        jaccard = inter / (sizes[rows, None] + sizes[None, :] - inter).clamp(min=1)
+        score = 2.0 * (base_id[rows, None] == base_id[None, :]).float() + jaccard
+        score += 0.5 * ((cat_id[rows, None] == cat_id[None, :]) & has_cat[rows, None]).float()
+        score += torch.rand(score.shape, generator=generator) * 1e-3
+        score[torch.arange(rows.stop - rows.start), torch.arange(rows.start, rows.stop)] = float("-inf")
+        out.append(score.topk(size, dim=1).indices)
+    return torch.cat(out)
+
+
+def draw(gold: torch.Tensor, pools: torch.Tensor, n_hard: int, n_random: int, kb_size: int, generator: torch.Generator) -> torch.Tensor:
+    """``B×(n_hard+n_random)`` negatives for golds ``gold``: distinct pool members, then random non-gold entities."""
+    parts = []
+    if n_hard and pools.shape[1]:
+        n_hard = min(n_hard, pools.shape[1])
+        order = torch.rand((len(gold), pools.shape[1]), generator=generator).argsort(1)[:, :n_hard]
+        parts.append(pools[gold].gather(1, order))
+    if n_random and kb_size > 1:
+        pick = torch.randint(0, kb_size - 1, (len(gold), n_random), generator=generator)
+        parts.append(pick + (pick >= gold.view(-1, 1)).long())  # skip the gold itself
+    return torch.cat(parts, 1) if parts else torch.zeros((len(gold), 0), dtype=torch.long)

@@ -1,0 +1,128 @@
+"""What `emmel benchmark` writes: the Table-3-style table, results.json/.md, plots, saved models.
+
+The output folder is written atomically; nothing in it depends on the clock, so the same data,
+settings and seed give the same files on CPU.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Callable
+
+from baseline.config import DISPLAY, MODEL_NAMES
+from emmel.io import atomic_directory, atomic_write_bytes, atomic_write_text, write_json
+from emmel.stats import format_table
+
+PAPER_NOTE = "Paper columns: the numbers the EMMEL paper reports on EMMEL (Table 3), for reference only; they were not produced by this run."
+
+
+def results_table(report: dict) -> str:
+    """Markdown table like the paper's Table 3: this run's test Top-1/5/10 beside the paper's."""
+    rows = []
+    has_kb = any("kb" in r for r in report["results"].values())
+    for name in MODEL_NAMES:
+        result = report["results"].get(name)
+        if result is None:
+            continue
+        row = {"model": DISPLAY[name]}
+        row.update({f"Top-{k}": f"{result['test'][f'top{k}']:.1f}" for k in (1, 5, 10)})
+        if has_kb and "kb" in result:
+            row.update({f"KB H@{k}": f"{result['kb'][f'h{k}']:.1f}" for k in (1, 3, 5, 10)})
+            row["KB MRR"] = f"{result['kb']['mrr']:.1f}"
+        row.update({f"paper Top-{k}": f"{v:.1f}" for k, v in zip((1, 5, 10), (result["paper"][f"top{k}"] for k in (1, 5, 10)))})
+        rows.append(row)
+    return format_table(rows)
+
+
+def summary(report: dict) -> str:
+    """The text `emmel benchmark` prints and puts in results.md."""
+    d = report["dataset"]
+    lines = [
+        f"EMMEL benchmark on {d['name'] or d['path']}: KB {d['kb_entities']} entities; test {d['samples']['test']} queries, "
+        f"λ = {d['lambda']} candidates each (Top-k over the stored candidate sets).",
+        "",
+        "Models used:",
+    ]
+    for module, source in report["models_used"].items():
+        if source:
+            lines.append(f"- {module}: {source}")
+    lines += ["", results_table(report), "", PAPER_NOTE]
+    if d["lambda"] <= 10:
+        lines.append(f"Top-k is 100 by construction for k ≥ λ = {d['lambda']}.")
+    if report.get("alpha"):
+        a = report["alpha"]
+        lines.append(f"MCR fusion: y = α·S_v + (1 − α)·S_t with {a['normalization']} normalisation per candidate list, "
+                     f"α = {a['alpha']:.2f} ({a['mode']}; best on dev: {a['dev_best_alpha']:.2f}).")
+    if any("kb" in r for r in report["results"].values()):
+        lines.append("KB columns: H@k and MRR (%) of the test queries ranked against the whole KB (MIMIC protocol).")
+    return "\n".join(lines)
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def ablation_png(report: dict) -> bytes:
+    """Grouped bars: test Top-1/5/10 of every model, the paper's Top-1 as a marker."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in MODEL_NAMES if n in report["results"]]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    width = 0.26
+    for j, k in enumerate((1, 5, 10)):
+        values = [report["results"][n]["test"][f"top{k}"] for n in names]
+        ax.bar([i + (j - 1) * width for i in range(len(names))], values, width, label=f"Top-{k} (this run)")
+    ax.scatter([i - width for i in range(len(names))], [report["results"][n]["paper"]["top1"] for n in names], marker="_", s=300,
+               color="black", linewidths=2, zorder=3, label="Top-1 reported in the paper (reference)")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=15)
+    ax.set_ylim(0, 125)
+    ax.set_yticks(range(0, 101, 20))
+    ax.set_ylabel("% of test queries")
+    ax.set_title("MCR and ablations (test, stored candidate sets)")
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def alpha_png(report: dict) -> bytes:
+    """Top-1 against α on dev and test for the chosen normalisation; dev for the others (dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    info = report["alpha"]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for method, curves in info["sweep"].items():
+        xs = [r["alpha"] for r in curves["dev"]]
+        if method == info["normalization"]:
+            ax.plot(xs, [r["top1"] for r in curves["dev"]], "o-", label=f"dev ({method})")
+            ax.plot(xs, [r["top1"] for r in curves["test"]], "s-", label=f"test ({method})")
+        else:
+            ax.plot(xs, [r["top1"] for r in curves["dev"]], "--", alpha=0.6, label=f"dev ({method})")
+    ax.axvline(info["alpha"], color="grey", linestyle=":", label=f"chosen α = {info['alpha']:.2f}")
+    ax.set(xlabel="α (weight of the visual-text score)", ylabel="Top-1 (%)", title="MCR fusion weight sweep", xlim=(0, 1))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def write_outputs(out: Path, report: dict, save_models: Callable[[Path], None], *, overwrite: bool) -> Path:
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        write_json(tmp / "results.json", report)
+        atomic_write_text(tmp / "results.md", "# MCR benchmark\n\n" + summary(report) + "\n")
+        atomic_write_bytes(tmp / "ablation.png", ablation_png(report))
+        if report.get("alpha"):
+            atomic_write_bytes(tmp / "alpha_sweep.png", alpha_png(report))
+        save_models(tmp / "models")
+    return out
