@@ -7,9 +7,9 @@ algorithm, tuned for horizontally set Chinese books:
    gives it). Every threshold below is in ems, so it works at any dpi and with any engine.
 2. *Rows*: runs are cut into rows wherever a horizontal strip of the page holds no run (the top
    and bottom quarter of each run are ignored, since OCR boxes are padded and overlap).
-3. *Sections*: consecutive rows that share a vertical gutter (a gap of at least ``gutter_em``
-   that no run crosses) form a multi-column section; rows with no interior gap form a
-   single-column section. A full-width heading therefore ends a two-column section.
+3. *Sections*: consecutive rows through which a vertical gutter runs (a gap of at least
+   ``gutter_em`` that no run crosses) form a multi-column section; rows with no interior gap
+   form a single-column section. A full-width heading therefore ends a two-column section.
 4. A section with a gutter is cut at its widest gutter and each side is read recursively, left
    side first; a section without one is a leaf block.
 5. In a leaf, runs whose vertical centres agree within half a line height form a line (read left
@@ -131,12 +131,11 @@ def _sections(rows: list[list[TextBox]], min_gutter: float) -> list[list[TextBox
     for row in rows:
         row_gutter = bool(_gutters(row, min_gutter))
         if sections:
-            union_gutter = bool(_gutters(sections[-1] + row, min_gutter))
-            if union_gutter and (has_gutter[-1] or row_gutter):
+            if _gutters(sections[-1] + row, min_gutter):  # a column gap runs through both
                 sections[-1].extend(row)
                 has_gutter[-1] = True
                 continue
-            if not union_gutter and not has_gutter[-1] and not row_gutter:
+            if not has_gutter[-1] and not row_gutter:  # single-column flow goes on
                 sections[-1].extend(row)
                 continue
         sections.append(list(row))

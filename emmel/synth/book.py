@@ -62,7 +62,8 @@ class BookConfig:
     jpeg_quality: int = 82
     grain: float = 3.0  # std of the scanner noise, in grey levels
     digital_pages: tuple[int, ...] = (3,)  # 1-based pages written as born-digital text
-    max_pages: int = 6  # 4..6: the first pages of the plan
+    max_pages: int = 6  # the first pages of the plan (1..6; the sample book uses all 6)
+    min_figure_px: int = 300  # smallest figure side at the scan resolution
 
 
 @dataclass
@@ -121,7 +122,7 @@ class BookTruth:
 #   ("f", item)                                   a figure of item, full column width
 #   ("row", (item, item))                         two figures side by side
 PLAN = [
-    (1, "第一章　居住与出行", [[("notice",), ("p", "撮罗子", 3, True), ("f", "撮罗子"), ("p", "桦皮船", 3, True), ("f", "桦皮船"), ("g", 3)]]),
+    (1, "第一章　居住与出行", [[("notice",), ("p", "撮罗子", 3, True), ("f", "撮罗子"), ("p", "桦皮船", 3, True), ("f", "桦皮船"), ("g", 2)]]),
     (2, "第二章　驯鹿与萨满", [[("p", "驯鹿", 3, True), ("f", "驯鹿"), ("p", "驯鹿", 2, False)],
                               [("p", "萨满服饰", 3, True), ("f", "萨满服饰"), ("p", "萨满服饰", 2, False)]]),
     (3, "第三章　服饰与节日", [[("p", "鄂温克族服饰", 3, True), ("f", "鄂温克族服饰"), ("p", "瑟宾节", 3, True), ("f", "瑟宾节"), ("g", 2)]]),
@@ -205,6 +206,8 @@ class _Composer:
         cfg = self.cfg
         width = min((x1 - x0) * float(self.rng.uniform(0.8, 0.95)), float(self.rng.uniform(230, 290)))
         height = width * float(self.rng.uniform(0.62, 0.75))
+        height = max(height, cfg.min_figure_px * PT_PER_INCH / cfg.dpi)  # printed photos of usable size
+        width = max(width, cfg.min_figure_px * PT_PER_INCH / cfg.dpi)
         left = x0 + (x1 - x0 - width) / 2
         px = lambda v: int(round(v * cfg.dpi / PT_PER_INCH))  # noqa: E731
         seed = int(self.rng.integers(0, 2**31))
