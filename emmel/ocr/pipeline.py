@@ -161,7 +161,7 @@ def _crop(image, box, scale: float, fmt: str) -> bytes:
     if fmt == "jpeg":
         crop.save(buffer, "JPEG", quality=92)
     else:
-        crop.save(buffer, "PNG")
+        crop.save(buffer, "PNG", compress_level=4)  # lossless; level 4 is ~2x faster than 6 for photos
     return buffer.getvalue()
 
 

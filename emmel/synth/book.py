@@ -63,6 +63,7 @@ class BookConfig:
     grain: float = 3.0  # std of the scanner noise, in grey levels
     digital_pages: tuple[int, ...] = (3,)  # 1-based pages written as born-digital text
     max_pages: int = 6  # the first pages of the plan (1..6; the sample book uses all 6)
+    plan: list | None = None  # page plan (see PLAN); None = the sample book's
     min_figure_px: int = 300  # smallest figure side at the scan resolution
 
 
@@ -251,7 +252,7 @@ def _paragraph_text(rng: np.random.Generator, decks: dict, item: str, n: int, re
 
 
 def _compose_page(cfg: BookConfig, index: int, measure, rng, counters, used, decks) -> _Composer:
-    chapter, heading, columns = PLAN[index]
+    chapter, heading, columns = (cfg.plan or PLAN)[index]
     comp = _Composer(cfg, measure, rng, index + 1, chapter, counters, used)
     comp.truth.columns = len(columns)
     y = cfg.margin_pt
@@ -337,8 +338,9 @@ def generate_book(path: str | os.PathLike, config: BookConfig | None = None) -> 
     from reportlab.pdfgen import canvas
 
     cfg = config or BookConfig()
-    if not 1 <= cfg.max_pages <= len(PLAN):
-        raise EmmelError(f"max_pages must be 1..{len(PLAN)}, got {cfg.max_pages}")
+    plan = cfg.plan or PLAN
+    if not 1 <= cfg.max_pages <= len(plan):
+        raise EmmelError(f"max_pages must be 1..{len(plan)}, got {cfg.max_pages}")
     font_path = find_cjk_font()
     pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
     scale = cfg.dpi / PT_PER_INCH
