@@ -132,10 +132,12 @@ class Dataset:
     def _copy_images(self, tmp: Path) -> None:
         root = Path(self.root)
         for sample in self.all_samples():
-            target = safe_join(tmp, sample.image)
+            try:
+                target, src = safe_join(tmp, sample.image), safe_join(root, sample.image)
+            except ValueError as exc:
+                raise EmmelError(f"sample {sample.id}: unsafe image path ({exc})", path=root) from None
             if target.exists():
                 continue
-            src = safe_join(root, sample.image)
             if not src.exists():
                 raise EmmelError(f"image {sample.image!r} of sample {sample.id} is missing", path=root)
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,8 @@ def _row(name: str, samples) -> dict:
 
 def format_table(rows: list[dict], columns: list[str] | None = None) -> str:
     """A Markdown table (readable in a terminal and in the dataset card)."""
+    if not rows:
+        return "(none)"
     columns = columns or list(rows[0])
     cells = [[str(row.get(c, "")) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]

@@ -1,11 +1,68 @@
-"""`emmel build` (in progress: issue #2)."""
+"""`emmel build SOURCES… --out DIR`: clean, dedup, split, augment raw sources into a dataset.
 
-from emmel.errors import EmmelError
+Examples::
+
+    emmel build raw/ihchina raw/book --out EMMEL --kb-seed data/ihchina_national_list.csv
+    emmel build animals.csv --map title=name,text=caption,image=file --out ANIMALS --set clean.min_side=128
+    emmel build raw/ --out EMMEL --config data/build.toml --seed 7 --overwrite
+"""
+
+from __future__ import annotations
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("args", nargs="*")
+    parser.add_argument("sources", nargs="+", help="raw source folders (records.jsonl + images) or JSONL/CSV files")
+    parser.add_argument("--out", required=True, help="dataset folder to write (must not exist unless --overwrite)")
+    parser.add_argument("--config", help="TOML file with build settings (see data/build.toml)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one setting, e.g. --set clean.min_side=256 (repeatable)")
+    parser.add_argument("--seed", type=int, help="random seed (default 13)")
+    parser.add_argument("--min-side", type=int, help="reject images whose shorter side is below this (default 200 px)")
+    parser.add_argument("--lambda", dest="lam", type=int, metavar="N", help="candidates per dev/test sample (default 100)")
+    parser.add_argument("--kb-seed", help="CSV/JSONL of extra KB entities, e.g. data/ihchina_national_list.csv")
+    parser.add_argument("--name", help="dataset name shown in the card (default EMMEL)")
+    parser.add_argument("--map", default="", help="field mapping for generic imports: title=COL,text=COL,image=COL,…")
+    parser.add_argument("--no-augment", action="store_true", help="skip the train-split augmentation")
+    parser.add_argument("--no-plots", action="store_true", help="skip the matplotlib plots")
+    parser.add_argument("--engine", default="local", choices=["local", "processes", "dask"], help="where the per-image stage runs")
+    parser.add_argument("--workers", type=int, help="processes for --engine processes/dask")
+    parser.add_argument("--strict", action="store_true", help="stop at the first malformed record instead of rejecting it")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists (atomically)")
+
+
+def _mapping(text: str) -> dict[str, str]:
+    from emmel.errors import EmmelError
+
+    mapping = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        ours, sep, theirs = part.partition("=")
+        if not sep or not ours or not theirs:
+            raise EmmelError(f"--map entry {part!r} must look like field=column")
+        mapping[ours.strip()] = theirs.strip()
+    return mapping
 
 
 def run(args) -> int:
-    raise EmmelError("`emmel build` is not built yet (issue #2)")
+    from emmel.build import run_build
+    from emmel.config import load_config
+    from emmel.stats import format_table
+
+    overrides = list(args.set)
+    for flag, key in ((args.seed, "seed"), (args.min_side, "clean.min_side"), (args.lam, "candidates.size"),
+                      (args.kb_seed, "kb_seed"), (args.name, "name"), (args.workers, "workers")):
+        if flag is not None:
+            overrides.append(f"{key}={flag}")
+    if args.no_augment:
+        overrides.append("augment.enabled=false")
+    config = load_config(args.config, overrides)
+    report = run_build(args.sources, args.out, config, mapping=_mapping(args.map), overwrite=args.overwrite,
+                       strict=args.strict, engine=args.engine, plots=not args.no_plots)
+    c = report.counts
+    print(f"\nBuilt {report.out} in {report.seconds:.1f} s")
+    rows = [{"": "input records", "count": c["input_records"]}, {"": "kept", "count": c["kept"]},
+            {"": "rejected", "count": c["rejected"]}]
+    rows += [{"": f"  rejected: {reason}", "count": n} for reason, n in c["rejected_by_reason"].items()]
+    rows += [{"": f"{split} samples", "count": n} for split, n in c["samples"].items()]
+    rows += [{"": "  of which augmented", "count": c["augmented"]}, {"": "KB entities", "count": c["entities"]}]
+    print(format_table(rows, ["", "count"]))
+    print(f"\nDataset card: {report.out / 'README.md'}   check it: emmel stats --check {report.out}")
+    return 0

@@ -77,6 +77,7 @@ class RawItem:
     image_path: Path | None
     problem: str | None = None  # "reason: detail"
     record_id: str | None = None
+    ref: str = ""  # "<source name>/<file>:<line>": like location, but independent of where the source lives
 
 
 class RawSourceWriter:
@@ -165,9 +166,9 @@ def iter_source(path: str | os.PathLike, *, mapping: dict[str, str] | None = Non
         if not records.exists():
             raise EmmelError(f"not a raw source folder (no {RECORDS_FILE}; see docs/FORMAT.md)", path=path)
         root, rows, name = path, iter_jsonl_lines(records), path.name
-        shown = records
+        shown, short = records, f"{path.name}/{RECORDS_FILE}"
     elif path.is_file():
-        root, name, shown = path.parent, path.stem, path
+        root, name, shown, short = path.parent, path.stem, path, path.name
         suffix = path.suffix.lower()
         if suffix in (".jsonl", ".json", ".ndjson"):
             rows = iter_jsonl_lines(path)
@@ -180,12 +181,14 @@ def iter_source(path: str | os.PathLike, *, mapping: dict[str, str] | None = Non
     for line, data, problem in rows:
         location = f"{shown}:{line}"
         if problem:
-            yield RawItem(name, location, None, None, problem)
+            yield RawItem(name, location, None, None, problem, ref=f"{short}:{line}")
             continue
         data = _apply_mapping(data, mapping)
         if "record_id" not in data or data["record_id"] in (None, ""):
             data = {**data, "record_id": f"line{line}"}
-        yield _parse(data, source_name=name, location=location, root=root)
+        item = _parse(data, source_name=name, location=location, root=root)
+        item.ref = f"{short}:{line}"
+        yield item
 
 
 def read_raw_records(path: str | os.PathLike) -> list[RawRecord]:

@@ -1,0 +1,81 @@
+"""The entity choices offered for a sample.
+
+Dev/test samples offer their dataset candidate set (λ ids, gold included). Train samples have no
+candidate set, so they offer the gold plus its ``TRAIN_CANDIDATES - 1`` nearest KB neighbours:
+same base name first (``春节`` vs ``春节(查干萨日)``), then label character overlap (Jaccard), then
+same category, then entity id; a pure function of the KB and the gold, hence reproducible at import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+from emmel.schema import EVAL_SPLITS, Entity, Sample
+
+TRAIN_CANDIDATES = 20
+_QUALIFIER = re.compile(r"\s*[(（][^()（）]*[)）]\s*$")
+
+
+def base_name(label: str) -> str:
+    """The label without a trailing parenthesised qualifier: ``春节(查干萨日)`` -> ``春节``."""
+    stripped = _QUALIFIER.sub("", label)
+    return stripped or label
+
+
+class KBIndex:
+    """Character index of the KB labels, for fast deterministic neighbour lists (cached per gold)."""
+
+    def __init__(self, kb: list[Entity]):
+        self.entities = {e.id: e for e in kb}
+        self.ids = sorted(self.entities)
+        self.chars = {e.id: frozenset(e.label) for e in kb}
+        self.base = {e.id: base_name(e.label) for e in kb}
+        self.postings: dict[str, list[str]] = defaultdict(list)
+        for eid in self.ids:
+            for char in self.chars[eid]:
+                self.postings[char].append(eid)
+        self._cache: dict[tuple[str, int], list[str]] = {}
+
+    def neighbours(self, entity_id: str, k: int = TRAIN_CANDIDATES) -> list[str]:
+        """``entity_id`` followed by its ``k - 1`` nearest entities (see the module docstring)."""
+        key = (entity_id, k)
+        if key not in self._cache:
+            self._cache[key] = self._neighbours(entity_id, k)
+        return self._cache[key]
+
+    def _neighbours(self, gold_id: str, k: int) -> list[str]:
+        gold = self.entities[gold_id]
+        shared: dict[str, int] = defaultdict(int)
+        for char in self.chars[gold_id]:
+            for eid in self.postings[char]:
+                shared[eid] += 1
+        size = len(self.chars[gold_id])
+
+        def score(eid: str) -> tuple:
+            overlap = shared.get(eid, 0)
+            jaccard = overlap / (size + len(self.chars[eid]) - overlap) if overlap else 0.0
+            other = self.entities[eid]
+            return (
+                -(self.base[eid] == self.base[gold_id]),
+                -jaccard,
+                -(bool(gold.category) and other.category == gold.category),
+                eid,
+            )
+
+        pool = [eid for eid in shared if eid != gold_id]
+        ranked = sorted(pool, key=score)[: k - 1]
+        if len(ranked) < k - 1:  # too few label look-alikes: same category, then by id
+            taken = set(ranked) | {gold_id}
+            rest = sorted((eid for eid in self.ids if eid not in taken), key=score)
+            ranked += rest[: k - 1 - len(ranked)]
+        return [gold_id, *ranked]
+
+
+def sample_candidates(sample: Sample, candidates: dict[str, dict[str, list[str]]], index: KBIndex) -> list[str]:
+    """The entity ids offered for ``sample``: its dataset candidate set, else KB neighbours of the gold."""
+    if sample.split in EVAL_SPLITS:
+        ids = candidates.get(sample.split, {}).get(sample.id)
+        if ids:
+            return list(ids)
+    return index.neighbours(sample.entity_id)

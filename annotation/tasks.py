@@ -1,0 +1,127 @@
+"""Dataset -> Label Studio tasks: data (image URL, text, current link, the task's own candidates)
+and a pre-annotation (the current link, or the top-1 of a model's ranking)."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from annotation.candidates import KBIndex, sample_candidates
+from annotation.config import CURRENT_LINK_MODEL, ENTITY, NIL, NIL_DISPLAY, TO_NAME
+from annotation.images import URLMaker
+from emmel.errors import EmmelError
+from emmel.io import atomic_write_text, dumps, iter_jsonl_lines
+from emmel.schema import SPLITS
+
+
+@dataclass
+class Ranking:
+    """A model's ranked entities for one sample (one row of a ``--predictions`` file)."""
+
+    sample_id: str
+    entities: list[tuple[str, float]]  # (entity_id, score), best first
+    model_version: str
+
+
+def read_predictions(path: str | Path, dataset) -> dict[str, Ranking]:
+    """Read a predictions file: JSON Lines of
+    ``{"sample_id": "S…", "ranking": [{"entity_id": "E…", "score": 0.93}, …], "model_version": "mcr"}``
+    (``model_version`` optional, default: the file name without suffix). Every bad line is an error
+    naming the file and line; sample and entity ids must exist in the dataset."""
+    path = Path(path)
+    known = {s.id for s in dataset.all_samples() if s.augmented_from is None}
+    entities = dataset.entities
+    rankings: dict[str, Ranking] = {}
+    for number, row, problem in iter_jsonl_lines(path):
+        where = f"line {number}"
+        if problem:
+            raise EmmelError(problem.split(": ", 1)[1], path=path, record=where)
+        sample_id, ranking = row.get("sample_id"), row.get("ranking")
+        if not isinstance(sample_id, str) or not isinstance(ranking, list) or not ranking:
+            raise EmmelError("a prediction needs 'sample_id' and a non-empty 'ranking' list", path=path, record=where)
+        if sample_id not in known:
+            raise EmmelError(f"unknown sample id {sample_id!r}", path=path, record=where)
+        if sample_id in rankings:
+            raise EmmelError(f"second prediction for sample {sample_id}", path=path, record=where)
+        pairs = []
+        for item in ranking:
+            eid, score = (item.get("entity_id"), item.get("score")) if isinstance(item, dict) else (None, None)
+            if not isinstance(eid, str) or isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+                raise EmmelError("ranking items need 'entity_id' (str) and a finite 'score'", path=path, record=where)
+            if eid not in entities:
+                raise EmmelError(f"unknown entity id {eid!r}", path=path, record=where)
+            pairs.append((eid, float(score)))
+        version = row.get("model_version", path.stem)
+        if not isinstance(version, str) or not version:
+            raise EmmelError("'model_version' must be a non-empty string", path=path, record=where)
+        pairs.sort(key=lambda pair: -pair[1])  # stable: ties keep the file's order
+        rankings[sample_id] = Ranking(sample_id, pairs, version)
+    return rankings
+
+
+def _choice(entity, hint: str = "") -> dict:
+    option = {"value": entity.id, "html": html.escape(entity.display, quote=False)}
+    extra = [hint] if hint else []
+    if entity.aliases:
+        extra.append("又名 aka " + "、".join(entity.aliases[:5]))
+    if extra:
+        option["hint"] = " · ".join(extra)
+    return option
+
+
+def _entity_result(entity_id: str) -> list[dict]:
+    return [{"from_name": ENTITY, "to_name": TO_NAME, "type": "choices", "value": {"choices": [entity_id]}}]
+
+
+def build_tasks(dataset, splits: Iterable[str], urls: URLMaker, rankings: dict[str, Ranking] | None = None) -> list[dict]:
+    """One task per original sample of ``splits`` (augmented copies follow their original), by split then id."""
+    rankings = rankings or {}
+    entities = dataset.entities
+    index = KBIndex(dataset.kb)
+    tasks = []
+    for split in (s for s in SPLITS if s in set(splits)):
+        for sample in sorted(dataset.samples.get(split, []), key=lambda s: s.id):
+            if sample.augmented_from is not None:
+                continue
+            ids = sample_candidates(sample, dataset.candidates, index)
+            if sample.entity_id not in ids:
+                ids = [sample.entity_id, *ids]
+            ranking = rankings.get(sample.id)
+            hints: dict[str, str] = {}
+            if ranking:
+                for rank, (eid, score) in enumerate(ranking.entities, start=1):
+                    hints.setdefault(eid, f"rank {rank} · score {score:.3f}")
+                ids = list(hints) + [eid for eid in ids if eid not in hints]
+                best, score = ranking.entities[0]
+                prediction = {"model_version": ranking.model_version, "score": score, "result": _entity_result(best)}
+            else:
+                prediction = {"model_version": CURRENT_LINK_MODEL, "score": 1.0, "result": _entity_result(sample.entity_id)}
+            unknown = [eid for eid in ids if eid not in entities]
+            if unknown:
+                raise EmmelError(f"sample {sample.id}: entity {unknown[0]} is not in kb.jsonl", path=dataset.root)
+            options = [_choice(entities[eid], hints.get(eid, "")) for eid in ids]
+            options.append({"value": NIL, "html": NIL_DISPLAY})
+            data = {
+                "sample_id": sample.id,
+                "split": sample.split,
+                "image": urls(sample),
+                "text": sample.text,
+                "link": entities[sample.entity_id].display,
+                "candidates": options,
+            }
+            tasks.append({"data": data, "predictions": [prediction]})
+    return tasks
+
+
+def write_tasks(path: str | Path, tasks: list[dict]) -> None:
+    """A JSON array, one task per line: compact, diffable, deterministic."""
+    body = ",\n".join(dumps(task) for task in tasks)
+    atomic_write_text(path, "[\n" + body + "\n]\n" if tasks else "[]\n")
+
+
+def read_tasks(path: str | Path) -> list[dict]:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,44 @@
+"""JSON serializer for scrapy-redis request queues (``SCHEDULER_SERIALIZER``).
+
+scrapy-redis pickles requests by default; a shared Redis server is input from elsewhere, so the
+queue holds JSON instead. Bytes (headers, bodies) are stored as ``{"__bytes__": base64}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+
+def _encode(obj):
+    if isinstance(obj, bytes):
+        return {"__bytes__": base64.b64encode(obj).decode("ascii")}
+    if isinstance(obj, dict):
+        return {str(_key(k)): _encode(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_encode(v) for v in obj]
+    return obj
+
+
+def _key(key):
+    return key.decode("latin-1") if isinstance(key, bytes) else key
+
+
+def _decode(obj):
+    if isinstance(obj, dict):
+        if set(obj) == {"__bytes__"}:
+            return base64.b64decode(obj["__bytes__"])
+        return {k: _decode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    return obj
+
+
+def dumps(obj) -> str:
+    return json.dumps(_encode(obj), ensure_ascii=False, sort_keys=True)
+
+
+def loads(data) -> dict:
+    if isinstance(data, bytes):
+        data = data.decode("utf-8")
+    return _decode(json.loads(data))
