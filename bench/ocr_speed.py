@@ -59,11 +59,12 @@ def main() -> int:
         engine = make_engine(args.engine)
         ocr_pdf(tmp / "a4.pdf", tmp / "warm", OcrConfig(engine=args.engine, dpi=args.dpi, pages="1"), engine=engine, progress=False)
         warm = time.perf_counter() - t0
-        runs = []
+        runs, cpu = [], []
         for k in range(args.repeat):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             summary = ocr_pdf(tmp / "a4.pdf", tmp / f"run{k}", OcrConfig(engine=args.engine, dpi=args.dpi), engine=engine, progress=False)
             runs.append((time.perf_counter() - t0) / args.pages)
+            cpu.append((time.process_time() - c0) / args.pages)
         load1 = os.getloadavg()
         errors = []
         for page in truth.pages:
@@ -77,6 +78,7 @@ def main() -> int:
     print(f"model load + first page: {warm:.2f} s")
     print(f"seconds per page: {per_page:.2f} (mean of {args.repeat} runs; best {min(runs):.2f})")
     print(f"pages per minute: {60 / per_page:.1f}")
+    print(f"CPU seconds per page (all threads of this process): {statistics.mean(cpu):.2f}")
     print(f"figures found {summary['figures_found']}/{args.pages}, captions paired {summary['captions_paired']}, "
           f"mean CER {statistics.mean(errors):.4f}, mean confidence {summary['mean_confidence']}")
     print(f"machine: {os.cpu_count()} cores; load average before {load0[0]:.2f}, after {load1[0]:.2f} "

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from emmel.errors import EmmelError
+from emmel.ocr.captions import strip_figure_refs
 from emmel.ocr.metrics import cer
 from emmel.ocr.pipeline import OcrConfig, ocr_pdf
 from emmel.ocr.types import iou
@@ -62,7 +63,9 @@ def test_every_figure_is_found_cropped_captioned_and_titled(book):
         assert rec.title == fig.item, (fig.label, rec.text)
         assert cer(fig.text, rec.text) <= 0.15, (fig.text, rec.text)
         if fig.paragraph:
-            assert cer(fig.paragraph, rec.entity_description) <= 0.05, (fig.label, rec.entity_description)
+            # the describing paragraph, without its "（见图N-M）" pointers into the book
+            assert "见图" not in rec.entity_description
+            assert cer(strip_figure_refs(fig.paragraph), rec.entity_description) <= 0.05, (fig.label, rec.entity_description)
         assert rec.record_id == f"evenk:p{fig.page}:f{rec.record_id.rsplit(':f', 1)[1]}"
         assert rec.region == "鄂温克族" and "copyright" in rec.license
         assert rec.source["kind"] == "book" and rec.source["file"] == "evenk.pdf"
@@ -101,6 +104,18 @@ def test_records_are_what_emmel_build_reads(book):
     assert min(titles.values()) >= 2
 
 
+def test_emmel_build_turns_the_records_into_samples(book, tmp_path):
+    base, truth, _ = book
+    built = _emmel("build", str(base / "raw"), "--out", str(tmp_path / "EMMEL"), cwd=tmp_path)
+    assert built.returncode == 0, built.stderr
+    manifest = json.loads((tmp_path / "EMMEL" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["counts"]["input_records"] == manifest["counts"]["kept"] == 15
+    labels = sorted(json.loads(line)["label"] for line in (tmp_path / "EMMEL" / "kb.jsonl").read_text(encoding="utf-8").splitlines())
+    assert labels == sorted({f.item for f in truth.figures})
+    checked = _emmel("stats", "--check", str(tmp_path / "EMMEL"), cwd=tmp_path)
+    assert checked.returncode == 0 and "check: OK" in checked.stdout
+
+
 def test_same_pdf_and_options_give_the_same_bytes(book, tmp_path):
     base, _, _ = book
     outs = []
@@ -117,7 +132,7 @@ def test_same_pdf_and_options_give_the_same_bytes(book, tmp_path):
 
 
 # ---------------------------------------------------------------- born-digital helpers and bad input
-def _digital_pdf(path, pages, **canvas_args):
+def _digital_pdf(path, pages, crop=None, **canvas_args):
     """A born-digital PDF: each page is a list of ("text", x, top, size, str) / ("figure", x, top, w, h, item)."""
     from reportlab.lib.utils import ImageReader
     from reportlab.pdfbase import pdfmetrics
@@ -128,6 +143,8 @@ def _digital_pdf(path, pages, **canvas_args):
     W, H = 500.0, 700.0
     c = canvas.Canvas(str(path), pagesize=(W, H), invariant=1, **canvas_args)
     for ops in pages:
+        if crop:
+            c.setCropBox(crop)
         for op in ops:
             if op[0] == "text":
                 _, x, top, size, text = op
@@ -160,7 +177,23 @@ def test_title_from_heading_and_caption(tmp_path):
     assert (b.title, b.text) == ("撮罗子", "夏季的营地")
     assert a.source["figure_origin"] == "embedded" and a.source["engine"] == "text-layer"
     assert a.source["bbox"] == [120.0, 110.0, 380.0, 290.0]
-    assert a.entity_description == "撮罗子是鄂温克猎民传统的圆锥形住所（见图1）。"
+    assert a.entity_description == "撮罗子是鄂温克猎民传统的圆锥形住所。"
+
+
+def test_offset_crop_box_keeps_boxes_and_crops_aligned(tmp_path):
+    import numpy as np
+
+    # the visible page is a window 40 pt in from the left and 60 pt down from the top
+    pdf = _digital_pdf(tmp_path / "cropped.pdf", [FIGURE_PAGE], crop=(40, 0, 500, 640))
+    ocr_pdf(pdf, tmp_path / "raw", OcrConfig(dpi=144), progress=False)
+    (rec,) = read_raw_records(tmp_path / "raw")
+    assert rec.source["bbox"] == [120.0, 110.0, 380.0, 290.0]  # pdfplumber's page coordinates
+    with Image.open(tmp_path / "raw" / rec.image) as im:
+        assert abs(im.width - 520) <= 2 and abs(im.height - 360) <= 2
+        pixels = np.asarray(im.convert("L"))
+    # every edge of the crop is picture (<= 215 grey), not the white page around it
+    for edge in (pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]):
+        assert np.median(edge) < 225
 
 
 def test_blank_and_broken_pages_do_not_stop_the_book(tmp_path):
@@ -216,9 +249,13 @@ def test_encrypted_pdf_with_password_from_environment(tmp_path, monkeypatch):
     assert rec.title == "夏季的营地" and rec.source["engine"] == "rapidocr"
 
 
-def _cli(*args, cwd):
+def _emmel(*args, cwd):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "emmel", "ocr", *args], capture_output=True, text=True, cwd=cwd, env=env)
+    return subprocess.run([sys.executable, "-m", "emmel", *args], capture_output=True, text=True, cwd=cwd, env=env)
+
+
+def _cli(*args, cwd):
+    return _emmel("ocr", *args, cwd=cwd)
 
 
 def test_cli(tmp_path):

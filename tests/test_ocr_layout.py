@@ -112,6 +112,14 @@ def test_title_from_caption(caption, title):
     assert title_from_caption(caption) == title
 
 
+def test_strip_figure_refs():
+    from emmel.ocr.captions import strip_figure_refs
+
+    assert strip_figure_refs("用木杆搭成骨架（见图1-1、图1-2）。") == "用木杆搭成骨架。"
+    assert strip_figure_refs("多次(见图4-3)。夏季（图5）") == "多次。夏季"
+    assert strip_figure_refs("如图3所示，撮罗子（夏季）") == "如图3所示，撮罗子（夏季）"
+
+
 def test_title_from_heading():
     assert title_from_heading("第三章　撮罗子") == "撮罗子"
     assert title_from_heading("一、桦皮船") == "桦皮船"

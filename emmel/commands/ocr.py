@@ -35,7 +35,7 @@ def run(args) -> int:
         min_confidence=args.min_confidence, image_format=args.image_format, region=args.region,
         category=args.category, license=args.license or DEFAULT_LICENSE, paddle_models=args.paddle_models,
     )
-    summary = ocr_pdf(args.pdf, args.out, cfg, overwrite=args.overwrite, progress=False if args.quiet else None)
+    summary = ocr_pdf(args.pdf, args.out, cfg, overwrite=args.overwrite, progress=not args.quiet)
     if not args.quiet:
         conf = summary["mean_confidence"]
         print(

@@ -8,6 +8,7 @@ each get the caption under them.
 
 Description: the body paragraph on the page that cites the figure's label (``见图3-2``) and, if
 none does, the paragraph closest to the figure and its caption (same layout block preferred).
+Figure references in brackets are removed from it (they point into the book, not at the entity).
 
 Title (``title_from_caption``), a documented heuristic that maps caption variants of one item to
 one label: take the caption text without its label; drop trailing notes in brackets and photo
@@ -30,6 +31,7 @@ _PART = re.compile(r"\s*(?:之[一二三四五六七八九十]+|局部|一角|[�
 _POSSESSIVE = re.compile(
     r"^[\u4e00-\u9fff]{1,10}?(?:族|人|猎民|牧民|部落|部族|地区|自治旗|旗|乡|村|屯)的(?=[\u4e00-\u9fff]{2})"
 )
+_FIGURE_REF = re.compile(r"[（(]\s*(?:见|参见|参看|如)?\s*(?:图\s*[0-9一二三四五六七八九十]+(?:\s*[-－–—.．]\s*[0-9]+)*\s*[、，,和及至~～-]?\s*)+[）)]")
 _HEADING_NUMBER = re.compile(
     r"^\s*(?:第[一二三四五六七八九十百零〇0-9]+[章节篇部编卷]|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）|[0-9]+(?:\.[0-9]+)*[.、]?)\s*"
 )
@@ -53,6 +55,11 @@ def title_from_caption(text: str) -> str:
 def title_from_heading(text: str) -> str:
     """A section heading without its number: ``第三章 撮罗子`` -> ``撮罗子``."""
     return _HEADING_NUMBER.sub("", normalise(text)).strip() or normalise(text)
+
+
+def strip_figure_refs(text: str) -> str:
+    """Drop in-text figure references: ``…骨架（见图1-1、图1-2）。`` -> ``…骨架。``"""
+    return _FIGURE_REF.sub("", text)
 
 
 def find_captions(paragraphs: list[Paragraph]) -> list[Caption]:

@@ -12,15 +12,15 @@ depends on time or machine, so the same PDF and options give the same bytes.
 from __future__ import annotations
 
 import io
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from emmel.errors import EmmelError
+from emmel.progress import progress as show_progress
 from emmel.io import atomic_directory, atomic_write_bytes, atomic_write_text, sha256_file, write_json
-from emmel.ocr.captions import describe, find_captions, pair_captions, title_from_caption, title_from_heading
+from emmel.ocr.captions import strip_figure_refs, describe, find_captions, pair_captions, title_from_caption, title_from_heading
 from emmel.ocr.figures import FigureConfig, combine, detect_figures, embedded_figures, inside
 from emmel.ocr.layout import LayoutConfig, PageLayout, analyse, estimate_em, normalise
 from emmel.ocr.types import Figure, TextBox
@@ -60,6 +60,8 @@ class PageResult:
     layout: PageLayout | None = None
     figures: list[Figure] = field(default_factory=list)
     scanned: bool = False  # one image covers the page
+    origin: tuple[float, float] = (0.0, 0.0)  # page point at the render's top-left pixel
+    scale: float = 0.0  # render pixels per point
     image: object | None = None  # the rendered page (PIL), kept only until its crops are written
     error: str | None = None
 
@@ -76,28 +78,36 @@ class PageResult:
 
 
 def analyse_page(page, number: int, cfg: OcrConfig, engine) -> PageResult:
-    """Read one pdfplumber page into text layout and figures (no files written)."""
+    """Read one pdfplumber page into text layout and figures (no files written).
+
+    The render covers the page's crop box; ``result.origin``/``result.scale`` map page points to
+    its pixels, so boxes stay in pdfplumber's coordinates even when the crop box is offset.
+    """
     from emmel.ocr.pdf import render, text_layer
 
     result = PageResult(number)
-    page_box = (0.0, 0.0, float(page.width), float(page.height))
+    x0, top, x1, bottom = (float(v) for v in page.cropbox)
     boxes, usable = text_layer(page)
-    embedded, result.scanned = embedded_figures(page.images, page_box, cfg.figures)
+    embedded, result.scanned = embedded_figures(page.images, (x0, top, x1, bottom), cfg.figures)
     image = render(page, cfg.dpi)
-    scale = image.width / float(page.width)  # pixels per point, exact for this render
+    result.origin, result.scale = (x0, top), image.width / (x1 - x0)  # pixels per point, exact
+    to_page = lambda b: (b[0] / result.scale + x0, b[1] / result.scale + top, b[2] / result.scale + x0, b[3] / result.scale + top)  # noqa: E731
     if usable:
         result.text_source = TEXT_LAYER
     else:
         result.text_source = engine.name
         boxes = [
-            TextBox(b.text, tuple(round(v / scale, 2) for v in b.bbox), round(b.confidence, 4))
+            TextBox(b.text, tuple(round(v, 2) for v in to_page(b.bbox)), round(b.confidence, 4))
             for b in engine.recognize(image, cfg.dpi)
             if b.text.strip()
         ]
     em = estimate_em(boxes) if boxes else 10.0
-    text_boxes = [b.bbox for b in boxes if b.height <= 3 * em]
+    text_boxes = [(b.bbox[0] - x0, b.bbox[1] - top, b.bbox[2] - x0, b.bbox[3] - top) for b in boxes if b.height <= 3 * em]
     gray = np.asarray(image.convert("L"))
-    detected = detect_figures(gray, image.width * 72.0 / float(page.width), text_boxes, cfg.figures)
+    detected = [
+        tuple(round(v, 2) for v in (b[0] + x0, b[1] + top, b[2] + x0, b[3] + top))
+        for b in detect_figures(gray, result.scale * 72.0, text_boxes, cfg.figures)
+    ]
     figures = [Figure(bbox=box, origin=origin) for box, origin in combine(embedded, detected)]
     kept = []
     for b in boxes:
@@ -151,11 +161,12 @@ def _fmt_box(box) -> str:
     return "[" + ", ".join(f"{v:.1f}" for v in box) + "]"
 
 
-def _crop(image, box, scale: float, fmt: str) -> bytes:
+def _crop(result: PageResult, box, fmt: str) -> bytes:
     import math
 
-    x0, y0 = max(0, math.floor(box[0] * scale)), max(0, math.floor(box[1] * scale))
-    x1, y1 = min(image.width, math.ceil(box[2] * scale)), min(image.height, math.ceil(box[3] * scale))
+    image, scale, (ox, oy) = result.image, result.scale, result.origin
+    x0, y0 = max(0, math.floor((box[0] - ox) * scale)), max(0, math.floor((box[1] - oy) * scale))
+    x1, y1 = min(image.width, math.ceil((box[2] - ox) * scale)), min(image.height, math.ceil((box[3] - oy) * scale))
     buffer = io.BytesIO()
     crop = image.crop((x0, y0, x1, y1))
     if fmt == "jpeg":
@@ -181,7 +192,7 @@ def _record(result: PageResult, fig: Figure, k: int, stem: str, pdf_name: str, c
         "category": cfg.category,
         "region": cfg.region,
         "aliases": [],
-        "entity_description": normalise(fig.description.text) if fig.description else "",
+        "entity_description": strip_figure_refs(normalise(fig.description.text)) if fig.description else "",
         "source": {
             "kind": "book",
             "file": pdf_name,
@@ -211,8 +222,11 @@ def _headings_before(result: PageResult, fig: Figure, carried: str | None) -> st
 
 
 def ocr_pdf(pdf_path: str | Path, out_dir: str | Path, cfg: OcrConfig | None = None, *, overwrite: bool = False,
-            engine=None, progress: bool | None = None) -> dict:
-    """Turn a PDF into a raw source folder at ``out_dir``; returns the summary it writes."""
+            engine=None, progress: bool = True) -> dict:
+    """Turn a PDF into a raw source folder at ``out_dir``; returns the summary it writes.
+
+    ``progress=True`` shows a bar on a terminal (see emmel.progress); False never does.
+    """
     from emmel.ocr.engines import make_engine
     from emmel.ocr.pdf import PdfBook, parse_pages
     from emmel.sources import RawSourceWriter
@@ -230,14 +244,11 @@ def ocr_pdf(pdf_path: str | Path, out_dir: str | Path, cfg: OcrConfig | None = N
         results: list[PageResult] = []
         per_page, records = [], 0
         carried_heading: str | None = None
-        from tqdm import tqdm
-
         with atomic_directory(out_dir, overwrite=overwrite) as tmp:
             meta = {"file": pdf_path.name, "sha256": digest, "engine": cfg.engine, "dpi": cfg.dpi,
                     "pages": cfg.pages or "all", "title_from": cfg.title_from}
             with RawSourceWriter(tmp, kind="book", **meta) as writer:
-                bar = tqdm(numbers, desc="ocr", unit="page", disable=None if progress is None else not progress, file=sys.stderr)
-                for number in bar:
+                for number in (numbers if progress is False else show_progress(numbers, desc="ocr", unit="page")):
                     tag = _page_tag(number, width)
                     try:
                         page = pdf.page(number)
@@ -246,10 +257,9 @@ def ocr_pdf(pdf_path: str | Path, out_dir: str | Path, cfg: OcrConfig | None = N
                         raise
                     except Exception as exc:  # one bad page never stops the book
                         result = PageResult(number, error=_describe_error(exc))
-                    scale = result.image.width / float(page.width) if result.image is not None else 0
                     for k, fig in enumerate(result.figures, start=1):
                         fig.image_name = f"images/{tag}-f{k}.{ext}"
-                        atomic_write_bytes(tmp / fig.image_name, _crop(result.image, fig.bbox, scale, cfg.image_format))
+                        atomic_write_bytes(tmp / fig.image_name, _crop(result, fig.bbox, cfg.image_format))
                     page_records = 0
                     for k, fig in enumerate(result.figures, start=1):
                         if fig.caption is None:
