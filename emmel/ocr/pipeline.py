@@ -210,11 +210,12 @@ def _record(result: PageResult, fig: Figure, k: int, stem: str, pdf_name: str, c
     }
 
 
-def _headings_before(result: PageResult, fig: Figure, carried: str | None) -> str | None:
-    """The last heading before the figure's caption in reading order (or from earlier pages)."""
+def _headings_before(result: PageResult, fig: Figure | None, carried: str | None) -> str | None:
+    """The last heading before the figure's caption in reading order (or from earlier pages);
+    with no figure, the last heading of the page (carried on to the next)."""
     heading = carried
-    for para in result.layout.paragraphs:
-        if fig.caption is not None and para is fig.caption.paragraph:
+    for para in result.layout.paragraphs if result.layout else []:
+        if fig is not None and fig.caption is not None and para is fig.caption.paragraph:
             break
         if para.kind == "heading":
             heading = para.text
@@ -251,32 +252,29 @@ def ocr_pdf(pdf_path: str | Path, out_dir: str | Path, cfg: OcrConfig | None = N
                 for number in (numbers if progress is False else show_progress(numbers, desc="ocr", unit="page")):
                     tag = _page_tag(number, width)
                     try:
-                        page = pdf.page(number)
-                        result = analyse_page(page, number, cfg, engine)
+                        result = analyse_page(pdf.page(number), number, cfg, engine)
+                        crops = []
+                        for k, fig in enumerate(result.figures, start=1):
+                            fig.image_name = f"images/{tag}-f{k}.{ext}"
+                            crops.append((fig.image_name, _crop(result, fig.bbox, cfg.image_format)))
                     except (KeyboardInterrupt, EmmelError):
                         raise
                     except Exception as exc:  # one bad page never stops the book
-                        result = PageResult(number, error=_describe_error(exc))
-                    for k, fig in enumerate(result.figures, start=1):
-                        fig.image_name = f"images/{tag}-f{k}.{ext}"
-                        atomic_write_bytes(tmp / fig.image_name, _crop(result, fig.bbox, cfg.image_format))
+                        result, crops = PageResult(number, error=_describe_error(exc)), []
+                    result.image = None  # free the render
+                    for name, data in crops:
+                        atomic_write_bytes(tmp / name, data)
                     page_records = 0
                     for k, fig in enumerate(result.figures, start=1):
-                        if fig.caption is None:
-                            continue
                         heading = _headings_before(result, fig, carried_heading)
-                        record = _record(result, fig, k, stem, pdf_path.name, cfg, heading)
+                        record = _record(result, fig, k, stem, pdf_path.name, cfg, heading) if fig.caption else None
                         if record is not None:
                             writer.write(record)
                             page_records += 1
-                    if result.layout:
-                        for para in result.layout.paragraphs:
-                            if para.kind == "heading":
-                                carried_heading = para.text
+                    carried_heading = _headings_before(result, None, carried_heading)
                     atomic_write_text(tmp / "pages" / f"{tag}.txt", _dump(result))
                     records += page_records
                     per_page.append(_page_summary(result, page_records, cfg))
-                    result.image = None  # free the render
                     results.append(result)
             summary = _summary(pdf_path.name, digest, len(pdf), cfg, per_page, results, records)
             write_json(tmp / "summary.json", summary)
