@@ -99,7 +99,7 @@ def write_card(dataset, folder: Path) -> None:
         "",
         format_table(rows, ["split", "samples", "augmented", "entities", "avg_text_len"]),
         "",
-        f"Candidates per dev/test sample (λ): {counts['candidates_per_sample']}. Seed: {meta.get('seed')}.",
+        _lambda_line(counts["candidates_per_sample"], len(dataset.kb)) + f" Seed: {meta.get('seed')}.",
         "",
         "## Accounting",
         "",
@@ -119,3 +119,9 @@ def write_card(dataset, folder: Path) -> None:
     if (folder / "plots").exists():
         lines += ["## Plots", ""] + [f"![{p}](plots/{p})" for p in PLOTS if (folder / "plots" / p).exists()] + [""]
     atomic_write_text(folder / "README.md", "\n".join(lines))
+
+
+def _lambda_line(lam: int, kb_size: int) -> str:
+    if lam and kb_size < lam:
+        return f"Candidates per dev/test sample: λ = {lam} asked, but the KB has {kb_size} entities, so every entity is a candidate."
+    return f"Candidates per dev/test sample (λ): {lam}."

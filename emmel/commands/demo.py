@@ -94,6 +94,6 @@ def run(args) -> int:
     total = time.perf_counter() - started
     print("\n=== done in {:.0f} s ({})".format(total, ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())))
     print(f"dataset:            {dataset}  (card: {dataset / 'README.md'})")
-    print(f"Label Studio tasks: {tasks}  (config: annotation/labeling_config.xml)")
+    print(f"Label Studio tasks: {tasks}  (config: annotation/label_config.xml)")
     print(f"results:            {out / 'results' / 'results.md'}")
     return 0

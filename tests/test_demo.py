@@ -1,0 +1,39 @@
+"""The main job end to end: `emmel demo` crawls the bundled mirror, OCRs the bundled book,
+builds, round-trips through the Label Studio format and benchmarks (1 epoch), in a subprocess
+as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from emmel.dataset import Dataset
+from emmel.stats import check
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_demo_runs_the_whole_chain(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = tmp_path / "demo"
+    result = subprocess.run([sys.executable, "-m", "emmel", "demo", "--out", str(out), "--quick"],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for stage in ("[1/5] crawl", "[2/5] OCR", "[3/5] build", "[4/5] Label Studio", "[5/5] benchmark"):
+        assert stage in result.stdout
+    assert "byte-identical manifest" in result.stdout
+    dataset = Dataset.load(out / "EMMEL")
+    assert check(out / "EMMEL") == []
+    kinds = {s.source.get("kind") for s in dataset.all_samples()}
+    assert {"web", "book"} <= kinds  # both the crawl and the OCR'd book made it into the dataset
+    assert len(dataset.kb) >= 30 and dataset.samples["test"]
+    tasks = json.loads((out / "labelstudio" / "tasks.json").read_text(encoding="utf-8"))
+    originals = [s for s in dataset.all_samples() if s.augmented_from is None]
+    assert len(tasks) == len(originals)  # one review task per original sample, all splits
+    results = json.loads((out / "results" / "results.json").read_text(encoding="utf-8"))
+    assert "mcr" in json.dumps(results)
+    assert (out / "results" / "results.md").read_text(encoding="utf-8").count("|") > 20
+    assert "MCR (text-text + visual-text)" in result.stdout
