@@ -24,7 +24,7 @@ from emmel.dedup import UnionFind, near_duplicate_clusters, near_duplicate_texts
 from emmel.engines import map_ordered
 from emmel.errors import EmmelError
 from emmel.images import ImageInfo, ImageProblem, format_hash, inspect_image
-from emmel.io import atomic_directory, atomic_write_bytes, read_json, sha256_bytes, sha256_file, stable_id
+from emmel.io import atomic_directory, atomic_write_bytes, read_json, sha256_file, stable_id
 from emmel.kb import EntityMention, build_kb, read_kb_seed
 from emmel.progress import progress
 from emmel.schema import SPLITS, Reject, Sample
@@ -39,7 +39,6 @@ INPUT_PROBLEMS = {"malformed_record", "bad_encoding", "missing_field", "unsafe_p
 class Checked:
     """A record that passed the per-record checks, with its normalised fields and image facts."""
 
-    index: int
     item: RawItem
     info: ImageInfo
     text: str
@@ -91,18 +90,14 @@ def check_record(item: RawItem, config: BuildConfig) -> Checked | tuple[str, str
     if not title:
         return "missing_field", "title is empty after normalisation"
     return Checked(
-        index=-1, item=item, info=info, text=text, title=title,
+        item=item, info=info, text=text, title=title,
         aliases=sorted({norm(a) for a in record.aliases if norm(a)}),
         category=norm(record.category), region=norm(record.region), description=norm(record.entity_description),
     )
 
 
-def _check_indexed(job: tuple[int, RawItem, BuildConfig]):
-    index, item, config = job
-    result = check_record(item, config)
-    if isinstance(result, Checked):
-        result.index = index
-    return result
+def _check_job(job: tuple[RawItem, BuildConfig]) -> Checked | tuple[str, str]:
+    return check_record(*job)  # a top-level function, so process pools and Dask can pickle it
 
 
 class _Rejects:
@@ -160,11 +155,10 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
     rejects = _Rejects()
 
     # -- check (map stage) ------------------------------------------------------------------------
-    jobs = [(i, item, config) for i, item in enumerate(items)]
+    jobs = [(item, config) for item in items]
     checked: list[Checked] = []
     seen_ids: dict[str, Checked] = {}
-    for job, result in zip(jobs, map_ordered(_check_indexed, jobs, engine=engine, workers=config.workers, desc="check images")):
-        item = job[1]
+    for item, result in zip(items, map_ordered(_check_job, jobs, engine=engine, workers=config.workers, desc="check images")):
         if isinstance(result, tuple):
             rejects.add(item, *result)
         elif result.sample_id in seen_ids:
@@ -286,7 +280,6 @@ def _by_title(checked: list[Checked]) -> dict[str, list[int]]:
 
 def _augment(originals: list[tuple[Sample, Path]], config: BuildConfig, tmp: Path) -> list[Sample]:
     from emmel.augment import augment_image, draw_params
-    from emmel.images import inspect_image
     from emmel.config import CleanConfig
 
     lenient = CleanConfig(min_side=1, max_aspect=1e9, max_pixels=config.clean.max_pixels, min_text_len=0, max_text_len=10**9)

@@ -112,9 +112,6 @@ def check(folder: str | Path) -> list[str]:
         leaks = sorted(v for v, splits in values.items() if len(splits) > 1)
         if leaks:
             problems.append(f"{key} shared across splits ({len(leaks)}), e.g. {leaks[0]}")
-    for sid, split in seen_ids.items():
-        if split == "train":
-            continue
     lam = int(manifest.get("lambda", 0) or 0)
     for split in EVAL_SPLITS:
         samples = dataset.samples.get(split, [])

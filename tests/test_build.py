@@ -14,7 +14,6 @@ import pytest
 from emmel.build import run_build
 from emmel.config import load_config
 from emmel.dataset import Dataset
-from emmel.errors import EmmelError
 from emmel.io import read_jsonl
 from emmel.kb import entity_id
 from emmel.stats import check

@@ -41,9 +41,8 @@ class RawRecord:
 
     @classmethod
     def from_dict(cls, data: dict) -> "RawRecord":
-        missing = [name for name in REQUIRED if data.get(name) in (None, "") and name != "text"]
-        if "text" not in data or data["text"] is None:
-            missing.append("text")
+        # text may be empty (the build rejects it as empty_text); the others must be non-empty
+        missing = [name for name in REQUIRED if data.get(name) is None or (name != "text" and data.get(name) == "")]
         if missing:
             raise ValueError(f"missing field {missing[0]!r}")
         values = {}
