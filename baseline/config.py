@@ -101,7 +101,7 @@ PRESETS = {
         clip_vision=dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256,
                          image_size=32, patch_size=8, hidden_act="quick_gelu", layer_norm_eps=1e-5),
         projection_dim=64,
-        train=dict(epochs=30, lr=3e-3, batch_size=32, weight_decay=1e-3, text_negatives=3, clip_negatives=3),
+        train=dict(epochs=30, lr=3e-3, batch_size=32, weight_decay=1e-3, text_negatives=15, clip_negatives=3),
         restrict_vocab=True,
     ),
     # The paper's sizes (RoBERTa-wwm-ext base + Chinese-CLIP ViT-B/16), random init: for speed checks.
