@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Callable
 
 import torch
@@ -24,6 +25,9 @@ from emmel.errors import EmmelError
 
 ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")  # what torchrun sets for every worker
 RENDEZVOUS = ("MASTER_ADDR", "MASTER_PORT")  # needed by the env:// rendezvous
+# Ranks > 0 wait in a collective while rank 0 scores dev/test (a whole-KB cross-encoder pass can take
+# far longer than nccl's default 10 minutes).
+TIMEOUT = timedelta(hours=2)
 SEED_STRIDE = 1_000_003  # rank r > 0 draws negatives and dropout from seed + r·stride; rank 0 as single-process
 
 
@@ -109,7 +113,7 @@ class DistContext:
             torch.cuda.set_device(local)
         if not dist.is_initialized():
             kwargs = {"device_id": torch.device("cuda", local)} if cuda else {}
-            dist.init_process_group(backend=backend, rank=rank, world_size=world, **kwargs)
+            dist.init_process_group(backend=backend, rank=rank, world_size=world, timeout=TIMEOUT, **kwargs)
         return cls(rank, world, local, backend)
 
     def device(self, device: str) -> str:
