@@ -39,6 +39,7 @@ class BenchmarkConfig:
     label_max_length: int = 32
     clip_label_length: int = 52
     train: TrainConfig = field(default_factory=TrainConfig)
+    distributed: bool = False  # data-parallel over the ranks torchrun started (RANK/WORLD_SIZE/LOCAL_RANK)
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in MODEL_NAMES]
@@ -113,19 +114,33 @@ class Scores:
 SOURCE = {"clip-zeroshot": "zeroshot", "clip-finetuned": "finetuned", "image-only": "visual", "text-only": "text", "mcr": "mcr"}
 
 
-def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict:
-    """Run everything; writes the output folder and returns the results dict (also ``results.json``)."""
+def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict | None:
+    """Run everything; writes the output folder and returns the results dict (also ``results.json``).
+
+    With ``cfg.distributed`` every torchrun rank trains its shard of each batch; rank 0 alone scores,
+    writes and returns the results, the other ranks return None.
+    """
+    from baseline.distributed import DistContext
     from baseline.report import write_outputs
 
     started = time.perf_counter()
-    run = Benchmark(cfg, log)
-    if run.need_text:
-        run.train_text()
-    if run.need_visual:
-        run.train_visual()
-    alpha = run.fuse() if "mcr" in cfg.models else None
-    report = run.report(alpha)
-    write_outputs(run.out, report, lambda folder: run.save_models(folder, alpha) if cfg.save_models else None, overwrite=cfg.overwrite)
+    dist = DistContext.from_env(cfg.train.device) if cfg.distributed else DistContext()
+    try:
+        run = Benchmark(cfg, log if dist.is_main else (lambda line: None), dist)
+        if run.need_text:
+            run.train_text()
+        if run.need_visual:
+            run.train_visual()
+        if dist.is_main:
+            alpha = run.fuse() if "mcr" in cfg.models else None
+            report = run.report(alpha)
+            write_outputs(run.out, report, lambda folder: run.save_models(folder, alpha) if cfg.save_models else None, overwrite=cfg.overwrite)
+    except BaseException:
+        dist.close(wait=False)  # no barrier: the other ranks may be inside a collective; torchrun stops them
+        raise
+    dist.close()
+    if not dist.is_main:
+        return None
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     report["out"] = str(run.out)
     return report
@@ -134,7 +149,7 @@ def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict:
 class Benchmark:
     """One benchmark run: the data and encoders, then one method per phase."""
 
-    def __init__(self, cfg: BenchmarkConfig, log):
+    def __init__(self, cfg: BenchmarkConfig, log, dist=None):
         from baseline.data import kb_of, load_split
         from baseline.negatives import hard_pools
         from baseline.runtime import Runtime, seed_everything
@@ -144,7 +159,7 @@ class Benchmark:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         seed_everything(self.tc.seed)
-        self.rt = Runtime.create(self.tc.device, self.tc.bf16, cfg.progress)
+        self.rt = Runtime.create(self.tc.device, self.tc.bf16, cfg.progress, dist)
         self.out = Path(cfg.out) if cfg.out else default_out(cfg.dataset)
         if self.out.exists() and not cfg.overwrite:
             raise EmmelError("output folder exists (use --overwrite to replace it)", path=self.out)
@@ -159,6 +174,9 @@ class Benchmark:
             self.bank, self.rows = load_images(self.splits, int(self.enc.clip.config.vision_config.image_size), self.rt, cfg.progress)
         sizes = " / ".join(f"{name} {len(split)}" for name, split in self.splits.items())
         log(f"dataset {self.dataset.meta.get('name') or Path(cfg.dataset).name}: KB {len(self.kb)} entities, {sizes}, λ = {self.lam}")
+        if self.rt.dist.active:
+            log(f"data-parallel: {self.rt.dist.world_size} ranks ({self.rt.dist.backend}), global batch {self.tc.batch_size} "
+                f"= ~{-(-self.tc.batch_size // self.rt.dist.world_size)} per rank; rank 0 evaluates and writes")
         if self.need_text:
             log(f"text-text module: {self.enc.text_source}")
         if self.need_visual:
@@ -210,6 +228,8 @@ class Benchmark:
 
         loss = text_loss_fn(cross, sides["train"], self.splits["train"].gold, self.pools, len(self.kb), tc, rt)
         self._fit("text-text", cross, loss, lambda: self.top1(matrix("dev")), tc.seed + 10)
+        if not rt.dist.is_main:  # rank 0 alone scores (and writes)
+            return
         self.scores["text"] = Scores(matrix("dev"), matrix("test"), matrix("test", True) if cfg.full_kb else None)
         self.modules["text"] = cross
 
@@ -258,7 +278,8 @@ class Benchmark:
                                       SpecialIds.of(self.enc.clip_tokenizer), cfg.clip_label_length, self.splits["train"].gold, self.pools, negatives, rt)
                 self._fit(label, model, loss, lambda m=model: self.top1(self._cosines(m, "dev", self._label_embeddings(m))), tc.seed + 10 * (offset + 1))
             self.modules[key] = model
-            self.scores[key] = self._visual_scores(model)
+            if rt.dist.is_main:  # rank 0 alone scores (and writes)
+                self.scores[key] = self._visual_scores(model)
 
     # --------------------------------------------------------------- fusion
     def fuse(self) -> dict:
@@ -293,6 +314,8 @@ class Benchmark:
                 row["kb"] = hits_mrr(gold_ranks(s.kb, splits["test"].gold))
             row["paper"] = dict(zip(("top1", "top5", "top10"), PAPER_TABLE3[name]))
             results[name] = row
+        dist = self.rt.dist
+        extra = {"distributed": {"world_size": dist.world_size, "backend": dist.backend, "global_batch": self.tc.batch_size}} if dist.active else {}
         return {
             "dataset": {"path": str(cfg.dataset), "name": self.dataset.meta.get("name", ""), "kb_entities": len(self.kb),
                         "kb_sha256": self.kb.sha256, "samples": {k: len(v) for k, v in splits.items()}, "lambda": self.lam},
@@ -305,6 +328,7 @@ class Benchmark:
             "training": self.fits,
             "paper_reference": {"source": "EMMEL paper, Table 3 (EMMEL test set, Top-1/5/10 %)",
                                 "numbers": {k: list(v) for k, v in PAPER_TABLE3.items()}},
+            **extra,
         }
 
     def save_models(self, folder: Path, alpha: dict | None) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from baseline.distributed import DistContext
 from emmel.errors import EmmelError
 
 
@@ -17,9 +18,12 @@ class Runtime:
     device: torch.device
     bf16: bool = True
     progress: bool = True
+    dist: DistContext = field(default_factory=DistContext)  # single process unless started by torchrun
 
     @classmethod
-    def create(cls, device: str = "cpu", bf16: bool = True, progress: bool = True) -> "Runtime":
+    def create(cls, device: str = "cpu", bf16: bool = True, progress: bool = True, dist: DistContext | None = None) -> "Runtime":
+        dist = dist or DistContext()
+        device = dist.device(device)
         if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
             raise EmmelError(f"--device must be cpu or cuda, got {device!r}")
         if device.startswith("cuda"):
@@ -28,7 +32,7 @@ class Runtime:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
             torch.set_float32_matmul_precision("high")
-        return cls(torch.device(device), bf16, progress)
+        return cls(torch.device(device), bf16, progress and dist.is_main, dist)
 
     @property
     def cuda(self) -> bool:

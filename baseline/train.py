@@ -74,10 +74,12 @@ def fit(module: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Generato
     """Train ``module`` for ``cfg.epochs`` epochs of ``loss_fn(batch_rows, generator)``; keep the best dev epoch."""
     from tqdm.auto import tqdm
 
-    torch.manual_seed(seed)  # dropout
-    generator = torch.Generator().manual_seed(seed)  # negatives
+    dist = rt.dist  # single process unless started by torchrun (baseline.distributed)
+    torch.manual_seed(dist.seed(seed))  # dropout
+    generator = torch.Generator().manual_seed(dist.seed(seed))  # negatives
     steps_per_epoch = -(-n_train // cfg.batch_size)
     trainer = Trainer(module, cfg, rt, cfg.epochs * steps_per_epoch)
+    step_fn = dist.wrap(module, loss_fn)  # under DDP: loss of this rank's shard of each global batch
     result = FitResult()
     best_state = None
     bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=desc, disable=not rt.progress, leave=False)
@@ -85,12 +87,12 @@ def fit(module: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Generato
         module.train()
         running = torch.zeros((), device=rt.device)
         for rows in batches(n_train, cfg.batch_size, epoch, seed):
-            running += trainer.step(loss_fn, rows, generator)
+            running += trainer.step(step_fn, rows, generator)
             result.steps += 1
             bar.update(1)
         module.eval()
-        dev = evaluate()  # the one device read of the epoch, with the loss below
-        result.history.append({"epoch": epoch, "loss": round(float(running) / steps_per_epoch, 5), "dev_top1": dev})
+        dev = dist.on_main(evaluate)  # the one device read of the epoch, with the loss below
+        result.history.append({"epoch": epoch, "loss": round(float(dist.mean(running)) / steps_per_epoch, 5), "dev_top1": dev})
         if best_state is None or dev > result.best_dev_top1:
             result.best_epoch, result.best_dev_top1 = epoch, dev
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}

@@ -1,4 +1,7 @@
-"""`emmel benchmark DATASET`: train, select and evaluate MCR, its ablations and the CLIP baselines."""
+"""`emmel benchmark DATASET`: train, select and evaluate MCR, its ablations and the CLIP baselines.
+
+Started by ``torchrun --nproc_per_node=N -m emmel benchmark ...`` it trains data-parallel (DDP).
+"""
 
 from __future__ import annotations
 
@@ -50,6 +53,7 @@ def run(args) -> int:
     import sys
 
     from baseline.benchmark import BenchmarkConfig, run_benchmark
+    from baseline.distributed import requested
     from baseline.report import summary
     from emmel.errors import EmmelError
 
@@ -63,9 +67,11 @@ def run(args) -> int:
         dataset=args.dataset, models=[m.strip() for m in args.models.split(",") if m.strip()], alpha=alpha,
         normalization=args.normalization, text_model=args.text_model, clip_model=args.clip_model, preset=args.preset,
         full_kb=args.full_kb, out=args.out, overwrite=args.overwrite, save_models=not args.no_save_models,
-        progress=sys.stderr.isatty(), threads=args.threads, train=train_config(args),
+        progress=sys.stderr.isatty(), threads=args.threads, train=train_config(args), distributed=requested(),
     )
     report = run_benchmark(cfg, log=lambda line: print(line, file=sys.stderr))
+    if report is None:  # a torchrun rank other than 0: rank 0 prints and writes
+        return 0
     print(summary(report))
     print(f"\nwrote {report['out']} (results.json, results.md, ablation.png"
           f"{', alpha_sweep.png' if report.get('alpha') else ''}{', models/' if cfg.save_models else ''}) in {report['wall_seconds']:.1f} s")
