@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 FALLBACK_BIN = Path("/work/main/.ls-venv/bin/label-studio")
@@ -45,10 +45,6 @@ def find_binary() -> Path | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _healthy(url: str) -> bool:
@@ -82,7 +78,7 @@ def label_studio(tmp_path_factory) -> LabelStudioServer:
     data_dir, document_root = base / "data", base / "files"
     data_dir.mkdir()
     document_root.mkdir()
-    port, token = _free_port(), secrets.token_hex(20)
+    port, token = free_port(), secrets.token_hex(20)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "DJANGO_SETTINGS_MODULE")}
     env.update(
         LABEL_STUDIO_BASE_DATA_DIR=str(data_dir),

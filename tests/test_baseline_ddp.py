@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import torch
 from baseline.distributed import shard
 from emmel.synth.learnable import LearnableConfig, write_learnable
 from tests.test_baseline_benchmark import cli, error_line
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = LearnableConfig(crafts=2, places=2, train_per_entity=6, dev_per_entity=2, test_per_entity=2, candidates=4, min_side=64, max_side=96)
@@ -22,10 +22,6 @@ DATA = LearnableConfig(crafts=2, places=2, train_per_entity=6, dev_per_entity=2,
 ARGS = ("--models", "text-only,image-only,mcr", "--epochs", "2", "--threads", "1", "--text-negatives", "3")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def torchrun(*argv: str, nproc: int = 2) -> subprocess.CompletedProcess:

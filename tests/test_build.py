@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,14 +14,10 @@ from emmel.dataset import Dataset
 from emmel.io import read_jsonl
 from emmel.kb import entity_id
 from emmel.stats import check
+from tests.helpers import run_emmel as emmel
 from tests.messy import encode, make_messy_source, pattern_image
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def emmel(*args, cwd=None):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "emmel", *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

@@ -21,16 +21,14 @@ from PIL import Image
 from emmel.sources import read_raw_records
 from emmel.synth.mirror import MirrorConfig, generate_mirror
 from emmel.synth.serve import serve_mirror
+from tests.helpers import run_emmel
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--no-throttle", "--backoff", "0.05", "--no-progress"]
 
 
 def crawl(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("EMMEL_REDIS_URL", None)
-    return subprocess.run([sys.executable, "-m", "emmel", "crawl", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return run_emmel("crawl", *args, cwd=ROOT, timeout=timeout)
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,15 +15,12 @@ import pytest
 
 from emmel.synth.mirror import MirrorConfig, generate_mirror
 from emmel.synth.serve import serve_mirror
+from tests.helpers import free_port, run_emmel
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.redis
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +30,7 @@ def redis_url(tmp_path_factory):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("redis-server is not installed (apt-get install redis-server); CI must run this test")
         pytest.skip("redis-server not installed")
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
                              "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
@@ -59,10 +54,7 @@ def redis_url(tmp_path_factory):
 
 
 def _crawl(*args, env_extra=None):
-    env = {k: v for k, v in os.environ.items() if k != "EMMEL_REDIS_URL"}
-    env.update({"PYTHONPATH": str(ROOT), **(env_extra or {})})
-    return subprocess.run([sys.executable, "-m", "emmel", "crawl", *args, "--no-throttle", "--no-progress"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return run_emmel("crawl", *args, "--no-throttle", "--no-progress", cwd=ROOT, env=env_extra, timeout=120)
 
 
 def test_redis_scheduler_and_shared_dupefilter(redis_url, tmp_path):

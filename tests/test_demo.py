@@ -5,22 +5,18 @@ as a user would run it."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from emmel.dataset import Dataset
 from emmel.stats import check
+from tests.helpers import run_emmel
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_runs_the_whole_chain(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = tmp_path / "demo"
-    result = subprocess.run([sys.executable, "-m", "emmel", "demo", "--out", str(out), "--quick"],
-                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=900)
+    result = run_emmel("demo", "--out", out, "--quick", cwd=tmp_path, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for stage in ("[1/5] crawl", "[2/5] OCR", "[3/5] build", "[4/5] Label Studio", "[5/5] benchmark"):
         assert stage in result.stdout

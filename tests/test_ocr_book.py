@@ -3,9 +3,6 @@
 import hashlib
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,7 @@ from emmel.ocr.types import iou
 from emmel.sources import iter_source, read_raw_records
 from emmel.synth.book import BookConfig, generate_book
 from emmel.synth.book_figures import draw_figure
+from tests.helpers import run_emmel as _emmel
 
 ROOT = Path(__file__).resolve().parents[1]
 DPI = 150  # CER is measured at 300 dpi in test_ocr_engines; here layout and records are the point
@@ -247,11 +245,6 @@ def test_encrypted_pdf_with_password_from_environment(tmp_path, monkeypatch):
     assert summary["ocr_pages"] == [1] and summary["records"] == 1
     (rec,) = read_raw_records(tmp_path / "raw")
     assert rec.title == "夏季的营地" and rec.source["engine"] == "rapidocr"
-
-
-def _emmel(*args, cwd):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "emmel", *args], capture_output=True, text=True, cwd=cwd, env=env)
 
 
 def _cli(*args, cwd):

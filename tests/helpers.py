@@ -1,0 +1,29 @@
+"""Small helpers shared by the tests: a free loopback port, and the CLI run as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_emmel(*args, cwd=None, env: dict | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """``python -m emmel ARGS`` in a subprocess with this checkout first on the path.
+
+    ``EMMEL_REDIS_URL`` is dropped so a developer's shell cannot switch a test crawl to Redis;
+    ``env`` adds variables on top.
+    """
+    full_env = {k: v for k, v in os.environ.items() if k != "EMMEL_REDIS_URL"}
+    full_env.update({"PYTHONPATH": str(ROOT), **(env or {})})
+    return subprocess.run([sys.executable, "-m", "emmel", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=full_env, timeout=timeout)
