@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Iterable, Iterator
 
 from emmel.errors import EmmelError
@@ -128,15 +128,24 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return rows
 
 
+def relative_parts(relative: str) -> tuple[str, ...]:
+    """The parts of a relative path from untrusted data; ``ValueError`` for empty, absolute or ``..`` paths.
+
+    The lexical half of ``safe_join``, for callers that resolve folders themselves (and cache them).
+    """
+    if not isinstance(relative, str) or not relative or "\x00" in relative or relative.startswith(("/", "\\")) or (
+        len(relative) > 1 and relative[1] == ":"
+    ):
+        raise ValueError(f"path {relative!r} is absolute or empty")
+    parts = PurePosixPath(relative.replace("\\", "/")).parts
+    if ".." in parts:
+        raise ValueError(f"path {relative!r} leaves its folder")
+    return parts
+
+
 def safe_join(root: str | os.PathLike, relative: str) -> Path:
     """Join a relative path from untrusted data under ``root``; refuse anything that escapes it."""
-    if not isinstance(relative, str) or not relative:
-        raise ValueError("empty path")
-    if "\x00" in relative or relative.startswith(("/", "\\")) or (len(relative) > 1 and relative[1] == ":"):
-        raise ValueError(f"absolute path {relative!r}")
-    parts = Path(relative.replace("\\", "/")).parts
-    if any(part == ".." for part in parts):
-        raise ValueError(f"path {relative!r} leaves its folder")
+    parts = relative_parts(relative)
     root = Path(root).resolve()
     target = (root / Path(*parts)).resolve()
     if target != root and root not in target.parents:
