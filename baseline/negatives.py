@@ -9,6 +9,7 @@ same category; a seeded tie-break orders the rest. Negatives of a batch are draw
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import torch
 
@@ -61,3 +62,22 @@ def draw(gold: torch.Tensor, pools: torch.Tensor, n_hard: int, n_random: int, kb
         pick = torch.randint(0, kb_size - 1, (len(gold), n_random), generator=generator)
         parts.append(pick + (pick >= gold.view(-1, 1)).long())  # skip the gold itself
     return torch.cat(parts, 1) if parts else torch.zeros((len(gold), 0), dtype=torch.long)
+
+
+@dataclass
+class NegativeSampler:
+    """A loss's negatives per batch: ``n_hard`` distinct members of each gold's pool, then ``n_random`` uniform ones."""
+
+    pools: torch.Tensor  # E×P, from hard_pools
+    kb_size: int
+    n_hard: int
+    n_random: int = 0
+
+    @classmethod
+    def mixed(cls, pools: torch.Tensor, kb_size: int, n: int) -> "NegativeSampler":
+        """``n`` negatives: ¾ (rounded up) from the pools, ¼ uniformly from the KB (the cross-encoder's mix)."""
+        return cls(pools, kb_size, n - n // 4, n // 4)
+
+    def __call__(self, gold: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``B×k`` negatives of golds ``gold`` (k = 0 when none are asked for: nothing is drawn)."""
+        return draw(gold, self.pools, self.n_hard, self.n_random, self.kb_size, generator)

@@ -112,20 +112,18 @@ def test_outputs_say_which_models_and_label_the_paper_numbers(trained):
 
 
 def test_saved_model_links_like_the_benchmark_scored(trained, learnable):
-    from baseline.link import entity_scores, load_for_link
-    from baseline.runtime import Runtime
+    from baseline.link import load_for_link
     from emmel.dataset import Dataset
 
     folder, _, report = trained
     model, where = load_for_link(learnable)  # a dataset folder: its model is found beside it
     assert where == folder / "models" / "mcr"
     dataset = Dataset.load(learnable)
-    rt = Runtime.create("cpu", progress=False)
     test = sorted(dataset.samples["test"], key=lambda s: s.id)
     hits = 0
     for sample in test:
-        scores = entity_scores(model, dataset.image_path(sample), sample.text, rt)
-        hits += model.kb.ids[int(scores["fused"].argmax())] == sample.entity_id
+        (best,) = model.link(dataset.image_path(sample), sample.text, k=1)
+        hits += best["id"] == sample.entity_id
     assert abs(100.0 * hits / len(test) - report["results"]["mcr"]["kb"]["h1"]) <= 100.0 / len(test) + 1e-6
 
     sample = test[0]
@@ -202,7 +200,8 @@ def test_real_checkpoint_formats_run_the_benchmark(tiny_dataset, tmp_path, clip_
     assert report["settings"]["train"]["lr"] == 1e-5  # the paper's settings apply to real checkpoints
     model = MCRModel.from_pretrained(tmp_path / "out" / "models" / "mcr")
     assert model.text.encoder.config.hidden_size == 32 and model.visual.image_size == 32
-    assert torch.isfinite(model.kb_embeddings).all() and model.kb_embeddings.shape[0] == report["dataset"]["kb_entities"]
+    kb_embeddings = model.scorers["visual"].kb_embeddings
+    assert torch.isfinite(kb_embeddings).all() and kb_embeddings.shape[0] == report["dataset"]["kb_entities"]
 
     line = error_line(*cli("benchmark", tiny_dataset, "--clip-model", bert, "--out", tmp_path / "x"))
     assert "expected a ChineseCLIPModel checkpoint" in line
