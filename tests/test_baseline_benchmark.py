@@ -171,11 +171,15 @@ def test_missing_link_image_is_one_line(trained, tmp_path):
 
 
 def test_same_seed_same_bytes(tiny_dataset, tmp_path):
-    runs = []
-    for name in ("one", "two"):
-        code, _, err = cli("benchmark", tiny_dataset, "--epochs", "1", "--models", "text-only,image-only,mcr", "--out", tmp_path / name)
-        assert code == 0, err
-        runs.append({p.relative_to(tmp_path / name).as_posix(): p.read_bytes() for p in sorted((tmp_path / name).rglob("*")) if p.is_file()})
+    """Two runs with the same seed, one through the CLI and one through the library with its own defaults."""
+    from baseline.benchmark import BenchmarkConfig, run_benchmark
+
+    code, _, err = cli("benchmark", tiny_dataset, "--epochs", "1", "--models", "text-only,image-only,mcr", "--out", tmp_path / "one")
+    assert code == 0, err
+    run_benchmark(BenchmarkConfig(dataset=str(tiny_dataset), models=["text-only", "image-only", "mcr"], train={"epochs": 1}, threads=1,
+                                  progress=False, out=str(tmp_path / "two")), log=lambda line: None)
+    runs = [{p.relative_to(tmp_path / name).as_posix(): p.read_bytes() for p in sorted((tmp_path / name).rglob("*")) if p.is_file()}
+            for name in ("one", "two")]
     assert runs[0].keys() == runs[1].keys() and "models/mcr/text/model.safetensors" in runs[0]
     assert [k for k in runs[0] if runs[0][k] != runs[1][k]] == []
 
