@@ -1,24 +1,30 @@
-"""Hard negatives for training, drawn from the KB the way `emmel build` draws candidate sets.
+"""Hard negatives for training: each entity's hardest KB look-alikes, then seeded draws per batch.
 
-Train samples have no stored candidates, so each entity gets a pool of its hardest look-alikes:
-same base name first (``剪纸`` vs ``剪纸(蔚县剪纸)``), then character overlap of the labels, then
-same category; a seeded tie-break orders the rest. Negatives of a batch are drawn from the pools
-(and uniformly from the KB) with tensor ops, one call per batch.
+Train samples have no stored candidate sets, so every entity gets a pool of its hardest
+look-alikes, ranked by the same rules and in the same order of precedence as `emmel build`'s
+candidate sets (:mod:`emmel.candidates`):
+
+1. same base name, by the one label rule both call (:func:`emmel.labels.base_name`:
+   ``剪纸`` vs ``剪纸(蔚县剪纸)``, ``苗族银饰锻制技艺`` vs ``苗族(雷山)银饰锻制技艺``);
+2. then label similarity, Jaccard of the labels' character sets;
+3. then same category; a seeded tie-break orders the rest.
+
+What differs, and why: a pool belongs to an entity, not to a sample, so the build's second
+similarity term (overlap with the sample's own text) has no counterpart; similarity is over
+characters rather than the build's character bigrams and the category is a bonus added to it
+rather than a tier of its own (a pool is 16 wide, too short for the build's quarter-by-quarter
+tiers); and there is no random tier, since the cross-encoder adds uniform negatives itself
+(:meth:`NegativeSampler.mixed`). Negatives of a batch are drawn from the pools (and uniformly from
+the KB) with tensor ops, one call per batch.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
 
-_BASE = re.compile(r"[(（].*$")
-
-
-def base_name(label: str) -> str:
-    """``剪纸(蔚县剪纸)`` → ``剪纸``."""
-    return _BASE.sub("", label).strip() or label
+from emmel.labels import base_name
 
 
 def hard_pools(labels: list[str], categories: list[str], size: int, seed: int = 0, chunk: int = 1024) -> torch.Tensor:
