@@ -16,12 +16,17 @@ import copy
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from baseline.config import (CLIP_MEAN, CLIP_STD, MODEL_KINDS, MODEL_NAMES, NORMALIZATIONS, PRESETS, RECIPES, BenchmarkConfig, ModelConfig,
                              ModelKind, Recipe)
 from emmel.errors import EmmelError
+
+if TYPE_CHECKING:
+    from baseline.model import MCRModel, ModuleScores
+    from baseline.scorers import Queries, Scorer
 
 
 def default_out(dataset: str | Path) -> Path:
@@ -91,7 +96,7 @@ class EvalSet:
     test split against the whole KB."""
 
     name: str  # "dev", "test" or "kb"
-    queries: object  # baseline.scorers.Queries
+    queries: Queries
     candidates: torch.Tensor | None  # Q×λ KB positions (-1 pads); None: the whole KB
     gold: torch.Tensor  # each query's gold column
 
@@ -167,13 +172,14 @@ class Benchmark:
         if self.enc.clip is not None:
             log(f"visual-text module: {self.enc.clip_source}")
         self.pools = hard_pools(self.kb.labels, self.kb.categories, self.tc.hard_pool, seed=self.tc.seed)
-        self.evalsets = [EvalSet(name, self.queries[name], self.splits[name].candidates, self.splits[name].gold_pos) for name in ("dev", "test")]
+        self.evalsets = {name: EvalSet(name, self.queries[name], self.splits[name].candidates, self.splits[name].gold_pos)
+                         for name in ("dev", "test")}
         if cfg.full_kb:
-            self.evalsets.append(EvalSet("kb", self.queries["test"], None, self.splits["test"].gold))
-        self.scorers: dict[str, object] = {}  # recipe key → its scorer (trained module, tokenizer, preprocessing)
+            self.evalsets["kb"] = EvalSet("kb", self.queries["test"], None, self.splits["test"].gold)
+        self.scorers: dict[str, Scorer] = {}  # recipe key → its scorer (trained module, tokenizer, preprocessing)
         self.fits: dict[str, dict] = {}  # recipe key → baseline.train.FitResult as a dict
-        self.models: dict[str, object] = {}  # model name → the MCRModel evaluated and saved
-        self.scores: dict[str, dict[str, object]] = {}  # model name → eval set name → ModuleScores
+        self.models: dict[str, MCRModel] = {}  # model name → the MCRModel evaluated and saved
+        self.scores: dict[str, dict[str, ModuleScores]] = {}  # model name → eval set name → its scores
         self.fusion: dict[str, dict] = {}  # name of a fused model → its α choice and sweep
         self._module_scores: dict[tuple[str, str], torch.Tensor] = {}  # (recipe key, eval set) → that module's raw matrix
 
@@ -181,7 +187,7 @@ class Benchmark:
     def lam(self) -> int:
         return int(self.splits["test"].candidates.shape[1])
 
-    def build_model(self, name: str, scorers: dict, alpha: float):
+    def build_model(self, name: str, scorers: dict[str, Scorer], alpha: float) -> MCRModel:
         """An MCRModel named ``name`` made of ``scorers`` (slot → scorer); its config records this run."""
         from baseline.model import MCRModel
 
@@ -195,7 +201,7 @@ class Benchmark:
             **({"image_mean": visual.image_mean, "image_std": visual.image_std} if visual is not None else {}),
             text_source=enc.text_source, clip_source=enc.clip_source,
             dataset=str(self.dataset.meta.get("name", "")), kb_sha256=self.kb.sha256, kb_size=len(self.kb))
-        return MCRModel(config, self.kb, self.entities, scorers, runtime=self.rt, batches=cfg.eval)
+        return MCRModel(config, self.kb, self.entities, scorers, runtime=self.rt, batches=cfg.eval_batches)
 
     # ------------------------------------------------------------- training
     def train(self) -> None:
@@ -203,7 +209,7 @@ class Benchmark:
         for recipe in self.recipes:
             self.scorers[recipe.key] = self._obtain(recipe)
 
-    def _fresh_scorer(self, recipe: Recipe):
+    def _fresh_scorer(self, recipe: Recipe) -> Scorer:
         """The recipe's module with the initial weights (a copy of CLIP for each CLIP that is trained)."""
         from baseline.modules import VisualText
         from baseline.scorers import TextScorer, VisualScorer
@@ -214,20 +220,20 @@ class Benchmark:
         return VisualScorer(VisualText(copy.deepcopy(enc.clip) if recipe.trained else enc.clip), enc.clip_tokenizer, self.kb,
                             label_length=cfg.clip_label_length, image_mean=CLIP_MEAN, image_std=CLIP_STD)
 
-    def _obtain(self, recipe: Recipe):
+    def _obtain(self, recipe: Recipe) -> Scorer:
         """Train the recipe's module (selecting the epoch on dev) or take it as given; its KB embeddings are then frozen."""
         from baseline.metrics import top_k
 
         scorer = self._fresh_scorer(recipe)
         if recipe.trained:
             probe = self.build_model(recipe.key, {recipe.slot: scorer}, 0.0)  # its dev Top-1 after each epoch
-            dev = next(e for e in self.evalsets if e.name == "dev")
+            dev = self.evalsets["dev"]
             negatives = getattr(self.tc, recipe.negatives) if recipe.negatives else 0
             loss = scorer.loss(self.queries["train"], self.splits["train"].gold, self.pools, negatives, self.rt)
             evaluate = lambda: top_k(probe.score_queries(dev.queries, dev.candidates, desc="dev").ranks(dev.gold), (1,))["top1"]
             self._fit(recipe.key, scorer.module, loss, evaluate, self.tc.seed + recipe.seed_offset)
         if self.rt.dist.is_main:  # rank 0 alone scores (and writes)
-            scorer.freeze(self.rt, self.cfg.eval)
+            scorer.freeze(self.rt, self.cfg.eval_batches)
         return scorer
 
     def _fit(self, label: str, module, loss, evaluate, seed: int) -> None:
@@ -250,14 +256,14 @@ class Benchmark:
             scorers = {slot: self.scorers[key] for slot, key in kind.modules.items()}
             fixed = self.cfg.alpha if self.cfg.alpha != "auto" else 0.5
             model = self.build_model(kind.name, scorers, fixed if kind.fused else (1.0 if "visual" in scorers else 0.0))
-            raw = {e.name: self._modules_of(model, kind, e) for e in self.evalsets}
+            raw = {name: self._modules_of(model, kind, evalset) for name, evalset in self.evalsets.items()}
             if kind.fused:
                 self.fusion[kind.name] = self._choose_alpha(model, raw)
                 model = model.with_alpha(self.fusion[kind.name]["alpha"])
             self.models[kind.name] = model
-            self.scores[kind.name] = {e.name: model.combine(raw[e.name], e.candidates) for e in self.evalsets}
+            self.scores[kind.name] = {name: model.combine(raw[name], evalset.candidates) for name, evalset in self.evalsets.items()}
 
-    def _modules_of(self, model, kind: ModelKind, evalset: EvalSet) -> dict[str, torch.Tensor]:
+    def _modules_of(self, model: MCRModel, kind: ModelKind, evalset: EvalSet) -> dict[str, torch.Tensor]:
         """The raw matrix of each of the model's modules on ``evalset`` (each module scores each set once)."""
         out = {}
         for slot, key in kind.modules.items():
@@ -267,13 +273,12 @@ class Benchmark:
             out[slot] = self._module_scores[(key, evalset.name)]
         return out
 
-    def _choose_alpha(self, model, raw: dict) -> dict:
+    def _choose_alpha(self, model: MCRModel, raw: dict[str, dict[str, torch.Tensor]]) -> dict:
         """α (tuned on dev or fixed) and the sweep for every normalisation on dev and test."""
         from baseline.fusion import ALPHA_GRID, choose_alpha, sweep
 
         cfg, scale = self.cfg, model.config.visual_scale
-        gold = {e.name: e.gold for e in self.evalsets}
-        curves = {m: {split: sweep(raw[split]["visual"], raw[split]["text"], gold[split], m, scale) for split in ("dev", "test")}
+        curves = {m: {split: sweep(raw[split]["visual"], raw[split]["text"], self.evalsets[split].gold, m, scale) for split in ("dev", "test")}
                   for m in NORMALIZATIONS}
         tuned = choose_alpha(curves[cfg.normalization]["dev"])
         alpha = tuned if cfg.alpha == "auto" else float(cfg.alpha)
@@ -290,10 +295,9 @@ class Benchmark:
         results = {}
         for kind in self.kinds:
             scores = self.scores[kind.name]
-            gold = {e.name: e.gold for e in self.evalsets}
-            row = {split: top_k(scores[split].ranks(gold[split])) for split in ("dev", "test")}
+            row = {split: top_k(scores[split].ranks(self.evalsets[split].gold)) for split in ("dev", "test")}
             if "kb" in scores:
-                row["kb"] = hits_mrr(scores["kb"].ranks(gold["kb"]))
+                row["kb"] = hits_mrr(scores["kb"].ranks(self.evalsets["kb"].gold))
             if kind.paper:
                 row["paper"] = dict(zip(("top1", "top5", "top10"), kind.paper))
             results[kind.name] = row
@@ -305,7 +309,7 @@ class Benchmark:
             "models_used": {"text-text": self.enc.text_source or None, "visual-text": self.enc.clip_source or None},
             "settings": {"models": list(cfg.models), "alpha": cfg.alpha, "normalization": cfg.normalization, "full_kb": cfg.full_kb,
                          "text_max_length": cfg.text_max_length, "label_max_length": cfg.label_max_length,
-                         "clip_label_length": cfg.clip_label_length, "train": asdict(self.tc), "eval_batches": asdict(cfg.eval)},
+                         "clip_label_length": cfg.clip_label_length, "train": asdict(self.tc), "eval_batches": asdict(cfg.eval_batches)},
             "results": results,
             "alpha": next(iter(self.fusion.values()), None),
             "training": self.fits,

@@ -187,7 +187,7 @@ class ModelConfig:
 
     name: str  # one of MODEL_NAMES
     modules: list[str]  # "text" and/or "visual"
-    alpha: float = 0.5  # weight of the visual-text score in y = α·S_v + (1 − α)·S_t
+    alpha: float = 0.5  # weight of the visual-text score in y = α·N(S_v) + (1 − α)·N(S_t); a one-module model ranks by its own score
     normalization: str = "softmax"  # how scores are brought to one scale before mixing
     visual_scale: float = 100.0  # CLIP logit scale 1/τ applied to cosine similarities before normalising
     text_max_length: int = 128  # [CLS] label [SEP] description [SEP]
@@ -264,7 +264,7 @@ class BenchmarkConfig:
     label_max_length: int = ModelConfig.label_max_length
     clip_label_length: int = ModelConfig.clip_label_length
     train: TrainConfig | Mapping | None = None
-    eval: EvalBatches = field(default_factory=EvalBatches)
+    eval_batches: EvalBatches = field(default_factory=EvalBatches)  # batch sizes of scoring (memory, not results)
     distributed: bool = False  # data-parallel over the ranks torchrun started (RANK/WORLD_SIZE/LOCAL_RANK)
 
     def __post_init__(self) -> None:

@@ -28,26 +28,33 @@ from emmel.labels import base_name
 
 
 def hard_pools(labels: list[str], categories: list[str], size: int, seed: int = 0, chunk: int = 1024) -> torch.Tensor:
-    """``E×size`` KB positions of each entity's hardest look-alikes (never itself)."""
+    """``E×size`` KB positions of each entity's hardest look-alikes (never itself).
+
+    Memory and time grow with E × chunk, not E²: the labels' character sets are a sparse E×V
+    matrix, and each chunk of rows is scored against the whole KB by one sparse product
+    (chunks shrink for large KBs so a chunk's E-wide score rows stay near 2^26 entries).
+    """
     n = len(labels)
     size = max(1, min(size, n - 1)) if n > 1 else 0
     if size == 0:
         return torch.zeros((n, 0), dtype=torch.long)
     chars = sorted({c for label in labels for c in label})
     where = {c: i for i, c in enumerate(chars)}
-    bags = torch.zeros((n, len(chars)))
-    for row, label in enumerate(labels):
-        bags[row, [where[c] for c in set(label)]] = 1.0
-    sizes = bags.sum(1)
+    members = [(row, where[c]) for row, label in enumerate(labels) for c in sorted(set(label))]
+    index = torch.tensor(members, dtype=torch.long).T
+    bags = torch.sparse_coo_tensor(index, torch.ones(index.shape[1]), (n, len(chars)), check_invariants=True).coalesce()
+    sizes = torch.zeros(n).index_add_(0, index[0], torch.ones(index.shape[1]))
     bases = [base_name(label) for label in labels]
     base_id = torch.tensor([{b: i for i, b in enumerate(sorted(set(bases)))}[b] for b in bases])
     cat_id = torch.tensor([{c: i for i, c in enumerate(sorted(set(categories)))}[c] for c in categories])
     has_cat = torch.tensor([bool(c) for c in categories])
     generator = torch.Generator().manual_seed(seed)
+    chunk = max(1, min(chunk, (1 << 26) // n))
     out = []
     for start in range(0, n, chunk):
         rows = slice(start, min(n, start + chunk))
-        inter = bags[rows] @ bags.T
+        part = bags.index_select(0, torch.arange(rows.start, rows.stop)).to_dense()  # chunk × V
+        inter = torch.sparse.mm(bags, part.T).T  # chunk × E shared characters (exact small integers)
         jaccard = inter / (sizes[rows, None] + sizes[None, :] - inter).clamp(min=1)
         score = 2.0 * (base_id[rows, None] == base_id[None, :]).float() + jaccard
         score += 0.5 * ((cat_id[rows, None] == cat_id[None, :]) & has_cat[rows, None]).float()

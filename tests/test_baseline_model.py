@@ -82,7 +82,7 @@ def test_ablations_are_the_modules_of_mcr_and_alpha_reproduces_the_fusion(run):
     # another α is the same model class sharing the modules; α = 1 ranks like the visual module alone
     visual_only = mcr.with_alpha(1.0)
     assert visual_only.scorers["visual"] is mcr.scorers["visual"] and mcr.config.alpha == bench.fusion["mcr"]["alpha"]
-    test = bench.evalsets[1]
+    test = bench.evalsets["test"]
     again = visual_only.score_queries(test.queries, test.candidates)
     assert torch.equal(again.ranks(test.gold), bench.scores["image-only"]["test"].ranks(test.gold))
 
@@ -94,7 +94,7 @@ def test_scoring_in_small_chunks_equals_one_pass(run):
     bench, _ = run
     big = bench.models["mcr"]
     small = MCRModel(big.config, big.kb, big.entities, big.scorers, runtime=big.runtime, batches=EvalBatches(pairs=7, images=3, labels=5, chunk_pairs=20))
-    test = bench.evalsets[1]
+    test = bench.evalsets["test"]
     for candidates in (test.candidates, None):
         a, b = big.score_queries(test.queries, candidates), small.score_queries(test.queries, candidates)
         for slot in a.modules:
