@@ -14,14 +14,25 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
 
-from baseline.config import (CLIP_MEAN, CLIP_STD, MODEL_KINDS, MODEL_NAMES, NORMALIZATIONS, PRESETS, RECIPES, BenchmarkConfig, ModelConfig,
-                             ModelKind, Recipe)
+from baseline.config import (
+    CLIP_MEAN,
+    CLIP_STD,
+    MODEL_KINDS,
+    MODEL_NAMES,
+    NORMALIZATIONS,
+    PRESETS,
+    RECIPES,
+    BenchmarkConfig,
+    ModelConfig,
+    ModelKind,
+    Recipe,
+)
 from emmel.errors import EmmelError
 
 if TYPE_CHECKING:
@@ -230,7 +241,10 @@ class Benchmark:
             dev = self.evalsets["dev"]
             negatives = getattr(self.tc, recipe.negatives) if recipe.negatives else 0
             loss = scorer.loss(self.queries["train"], self.splits["train"].gold, self.pools, negatives, self.rt)
-            evaluate = lambda: top_k(probe.score_queries(dev.queries, dev.candidates, desc="dev").ranks(dev.gold), (1,))["top1"]
+
+            def evaluate() -> float:
+                return top_k(probe.score_queries(dev.queries, dev.candidates, desc="dev").ranks(dev.gold), (1,))["top1"]
+
             self._fit(recipe.key, scorer.module, loss, evaluate, self.tc.seed + recipe.seed_offset)
         if self.rt.dist.is_main:  # rank 0 alone scores (and writes)
             scorer.freeze(self.rt, self.cfg.eval_batches)

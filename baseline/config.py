@@ -104,7 +104,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the encoders (CUDA)
 
     @classmethod
-    def for_preset(cls, preset: str | None, **overrides) -> "TrainConfig":
+    def for_preset(cls, preset: str | None, **overrides) -> TrainConfig:
         """The settings that suit preset ``preset`` (None: the paper's, for checkpoints), then ``overrides``."""
         if preset is not None and preset not in PRESETS:
             raise EmmelError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
@@ -217,7 +217,7 @@ class ModelConfig:
         write_json(Path(folder) / MODEL_FILE, asdict(self))
 
     @classmethod
-    def load(cls, folder: Path) -> "ModelConfig":
+    def load(cls, folder: Path) -> ModelConfig:
         path = Path(folder) / MODEL_FILE
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

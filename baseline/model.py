@@ -83,7 +83,7 @@ class MCRModel:
 
     @classmethod
     def from_modules(cls, config: ModelConfig, kb: KBIndex, entities: list, *, text=None, text_tokenizer=None, visual=None,
-                     clip_tokenizer=None, kb_embeddings: torch.Tensor | None = None, **kwargs) -> "MCRModel":
+                     clip_tokenizer=None, kb_embeddings: torch.Tensor | None = None, **kwargs) -> MCRModel:
         """A model from torch modules (CrossEncoder / VisualText) and their tokenizers; lengths and image constants from ``config``."""
         scorers: dict[str, Scorer] = {}
         if text is not None:
@@ -104,7 +104,7 @@ class MCRModel:
         """The CLIP module (VisualText), or None."""
         return self.scorers["visual"].module if "visual" in self.scorers else None
 
-    def with_alpha(self, alpha: float) -> "MCRModel":
+    def with_alpha(self, alpha: float) -> MCRModel:
         """The same modules fused with another α (nothing is copied)."""
         return MCRModel(dataclasses.replace(self.config, alpha=alpha), self.kb, self.entities, self.scorers,
                         runtime=self.runtime, batches=self.batches)
@@ -180,7 +180,7 @@ class MCRModel:
         return folder
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device: torch.device | str = DEFAULT_DEVICE) -> "MCRModel":
+    def from_pretrained(cls, folder: str | Path, device: torch.device | str = DEFAULT_DEVICE) -> MCRModel:
         from emmel.io import read_jsonl
         from emmel.schema import Entity
 

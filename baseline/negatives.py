@@ -87,7 +87,7 @@ class NegativeSampler:
     n_random: int = 0
 
     @classmethod
-    def mixed(cls, pools: torch.Tensor, kb_size: int, n: int) -> "NegativeSampler":
+    def mixed(cls, pools: torch.Tensor, kb_size: int, n: int) -> NegativeSampler:
         """``n`` negatives: ¾ (rounded up) from the pools, ¼ uniformly from the KB (the cross-encoder's mix)."""
         return cls(pools, kb_size, n - n // 4, n // 4)
 

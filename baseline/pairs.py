@@ -102,7 +102,7 @@ class TextSide:
     max_length: int
 
     @classmethod
-    def build(cls, labels: TokenTable, texts: TokenTable, special: SpecialIds, max_length: int, device) -> "TextSide":
+    def build(cls, labels: TokenTable, texts: TokenTable, special: SpecialIds, max_length: int, device) -> TextSide:
         return cls(labels.to(device), texts.to(device), labels.lengths, texts.lengths, special, max_length)
 
     def pack(self, label_idx: torch.Tensor, text_idx: torch.Tensor, rt) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -121,7 +121,7 @@ class LabelSide:
     max_length: int
 
     @classmethod
-    def build(cls, table: TokenTable, special: SpecialIds, max_length: int, device) -> "LabelSide":
+    def build(cls, table: TokenTable, special: SpecialIds, max_length: int, device) -> LabelSide:
         return cls(table.to(device), table.lengths, special, max_length)
 
     def __len__(self) -> int:

@@ -121,7 +121,7 @@ class TextScorer(Scorer):
         return text_loss_fn(self.module, self.side(queries.texts, rt.device), gold, NegativeSampler.mixed(pools, len(self.kb), negatives), rt)
 
     @classmethod
-    def from_pretrained(cls, folder: Path, config: ModelConfig, kb: KBIndex, device) -> "TextScorer":
+    def from_pretrained(cls, folder: Path, config: ModelConfig, kb: KBIndex, device) -> TextScorer:
         module, tokenizer = CrossEncoder.from_pretrained(cls.module_folder(folder))
         module.to(device).eval()
         return cls(module, tokenizer, kb, text_max_length=config.text_max_length, label_max_length=config.label_max_length)
@@ -202,7 +202,7 @@ class VisualScorer(Scorer):
             save_file({"kb_embeddings": self.kb_embeddings.detach().float().cpu().contiguous()}, str(folder / EMB_FILE))
 
     @classmethod
-    def from_pretrained(cls, folder: Path, config: ModelConfig, kb: KBIndex, device) -> "VisualScorer":
+    def from_pretrained(cls, folder: Path, config: ModelConfig, kb: KBIndex, device) -> VisualScorer:
         module, tokenizer = VisualText.from_pretrained(cls.module_folder(folder))
         module.to(device).eval()
         embeddings = None

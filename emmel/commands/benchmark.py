@@ -28,7 +28,7 @@ def preset_defaults(name: str) -> str:
 
 
 def add_arguments(parser) -> None:
-    from baseline.config import MODEL_NAMES, BenchmarkConfig, NORMALIZATIONS, PRESETS, TrainConfig
+    from baseline.config import MODEL_NAMES, NORMALIZATIONS, PRESETS, BenchmarkConfig, TrainConfig
 
     default = BenchmarkConfig.default
     paper = TrainConfig.for_preset(None)
