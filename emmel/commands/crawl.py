@@ -90,11 +90,22 @@ def run(args) -> int:
         extra=_settings(args.set), progress=False if args.no_progress else None,
     )
     report = run_crawl(opts, echo=lambda *a, **k: print(*a, file=sys.stderr, **k))
+    if not report.stats and report.already_complete:
+        print(f"nothing to resume: the crawl in {opts.out} is complete ({', '.join(report.already_complete)}; "
+              f"{report.records} records in records.jsonl)")
+        return 0
     print(summary(report))
     errors = sum(errors_total(s) for s in report.stats.values())
     print(f"raw source: {opts.out} ({report.records} records, {errors} errors; log: "
           f"{opts.log_file or Path(opts.out) / '.emmel-crawl' / 'crawl.log'})")
+    left = sum(report.pending.values())
+    where = ", ".join(f"{name} {n}" for name, n in report.pending.items() if n)
     if report.interrupted:
-        print("crawl interrupted: continue with the same command plus --resume", file=sys.stderr)
+        todo = f" ({left} scheduled pages not fetched yet: {where})" if left else ""
+        print(f"crawl interrupted{todo}: continue with the same command plus --resume", file=sys.stderr)
         return 130
+    if left:  # every spider says "finished", yet the journal lists pages never processed
+        print(f"crawl incomplete: {left} scheduled pages were not crawled ({where}); "
+              "run the same command with --resume to fetch them", file=sys.stderr)
+        return 1
     return 0

@@ -83,7 +83,7 @@ class MirrorServer:
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
         self._served_errors: dict[str, int] = {}
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._httpd = _QuietServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self.host, self.port = self._httpd.server_address[:2]
         self.url = f"http://{self.host}:{self.port}/"
@@ -167,6 +167,14 @@ class MirrorServer:
                 pass
 
         return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-answer (a crawler killed, a timeout) is normal here, not a traceback."""
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _content_type(key: str, data: bytes) -> str:
