@@ -12,6 +12,7 @@ Layout of the output folder (docs/FORMAT.md §1 plus the crawl's own state):
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -261,9 +262,31 @@ def run_crawl(opts: CrawlOptions, *, echo=print) -> CrawlReport:
     check_options(opts)
     if not opts.redis_url and os.environ.get(REDIS_ENV):
         opts.redis_url = os.environ[REDIS_ENV]
-    prepare_out(opts)
-    opts.out.mkdir(parents=True, exist_ok=True)
-    (opts.out / STATE).mkdir(exist_ok=True)
+    lock = folder_lock(opts.out) if opts.out.is_dir() else None  # before anything in OUT is touched
+    try:
+        prepare_out(opts)
+        opts.out.mkdir(parents=True, exist_ok=True)
+        lock = lock if lock is not None else folder_lock(opts.out)
+        (opts.out / STATE).mkdir(exist_ok=True)
+        return _crawl(opts, echo)
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def folder_lock(out: Path) -> int:
+    """An exclusive lock on the output folder for this process (released by the kernel at exit,
+    a kill included): two crawls writing one folder would interleave their journals."""
+    fd = os.open(out, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise EmmelError("another emmel crawl is writing to this folder; wait for it or stop it first", path=out) from None
+    return fd
+
+
+def _crawl(opts: CrawlOptions, echo) -> CrawlReport:
     journaled = not opts.redis_url
     to_run, complete = list(opts.spiders), []
     if opts.resume:
@@ -272,8 +295,7 @@ def run_crawl(opts: CrawlOptions, *, echo=print) -> CrawlReport:
         to_run, complete = resume_plan(opts, echo)
         if not to_run:  # every spider's journal is complete: nothing to fetch
             records = merge_outputs(opts.out)  # a no-op unless a kill came between the crawl and its outputs
-            if not (opts.out / "source.json").exists():
-                write_source(opts.out, opts, {n: spider_class(n) for n in complete}, records)
+            _update_source(opts, complete, records)
             return CrawlReport(stats={}, records=records, interrupted=False, elapsed=0.0, already_complete=complete)
 
     from scrapy.crawler import AsyncCrawlerProcess, Crawler
@@ -336,6 +358,34 @@ def remove_torn_writes(out: Path) -> int:
 
 
 _TORN = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{8}\.part$")
+
+
+def _update_source(opts: CrawlOptions, spiders: list[str], records: int) -> None:
+    """``source.json`` of a crawl a resume found complete: written if missing, its count corrected
+    if a kill came between the records and it; otherwise untouched."""
+    path = opts.out / "source.json"
+    try:
+        source = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        source = None
+    if not isinstance(source, dict):
+        write_source(opts.out, opts, {n: spider_class(n) for n in spiders}, records)
+    elif source.get("records") != records:
+        write_json(path, {**source, "records": records})
+
+
+def verdict(report: CrawlReport) -> tuple[int, str]:
+    """Exit status and closing line of ``emmel crawl``: 0 complete, 130 interrupted, 1 when a
+    crawl ended with journaled pages never processed (never reported as finished)."""
+    left = sum(report.pending.values())
+    where = ", ".join(f"{name} {n}" for name, n in report.pending.items() if n)
+    if report.interrupted:
+        todo = f" ({left} scheduled pages not fetched yet: {where})" if left else ""
+        return 130, f"crawl interrupted{todo}: continue with the same command plus --resume"
+    if left:
+        return 1, (f"crawl incomplete: {left} scheduled pages were not crawled ({where}); "
+                   "run the same command with --resume to fetch them")
+    return 0, ""
 
 
 def spider_class(name: str):

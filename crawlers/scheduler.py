@@ -72,7 +72,9 @@ class JournalScheduler(Scheduler):
         key = request.meta.get(KEY)
         if not request.dont_filter and self.journal.has_seen(fp):
             self.stats.inc_value("dupefilter/filtered")
-            if key is not None:  # a redirect to a page scheduled before: that request does the work
+            if key is not None:  # a redirect to a page scheduled before (or a loop): that request does the work
+                self.stats.inc_value("emmel/skipped/redirect_to_seen")
+                logger.info("skipped (redirect to a page already scheduled): %s", request.url)
                 self.journal.finish(key)
             return False
         if key is None:

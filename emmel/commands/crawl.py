@@ -20,7 +20,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--mirror", metavar="URL", help="root URL of a local mirror serving all three sites (python -m emmel.synth.serve)")
     parser.add_argument("--max-pages", type=int, metavar="N", help="follow at most N list pages per spider (all their detail pages are crawled)")
     parser.add_argument("--cache", action="store_true", help="HTTP cache under OUT/.emmel-crawl/httpcache (re-runs fetch nothing twice)")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted crawl in OUT without re-fetching")
+    parser.add_argument("--resume", action="store_true", help="continue a crawl in OUT that was stopped or killed (docs/crawl.md#resume)")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous crawl's outputs in OUT")
     parser.add_argument("--redis", metavar="URL", help="Redis-backed scheduler + dupefilter (scrapy-redis) for several workers; "
                         "or set EMMEL_REDIS_URL (use the variable for URLs with a password)")
@@ -66,7 +66,7 @@ def _settings(values: list[str]) -> dict[str, object]:
 
 
 def run(args) -> int:
-    from crawlers.runner import SPIDERS, CrawlOptions, errors_total, run_crawl, summary
+    from crawlers.runner import SPIDERS, CrawlOptions, errors_total, run_crawl, summary, verdict
 
     if args.list:
         from scrapy.utils.misc import load_object
@@ -98,14 +98,7 @@ def run(args) -> int:
     errors = sum(errors_total(s) for s in report.stats.values())
     print(f"raw source: {opts.out} ({report.records} records, {errors} errors; log: "
           f"{opts.log_file or Path(opts.out) / '.emmel-crawl' / 'crawl.log'})")
-    left = sum(report.pending.values())
-    where = ", ".join(f"{name} {n}" for name, n in report.pending.items() if n)
-    if report.interrupted:
-        todo = f" ({left} scheduled pages not fetched yet: {where})" if left else ""
-        print(f"crawl interrupted{todo}: continue with the same command plus --resume", file=sys.stderr)
-        return 130
-    if left:  # every spider says "finished", yet the journal lists pages never processed
-        print(f"crawl incomplete: {left} scheduled pages were not crawled ({where}); "
-              "run the same command with --resume to fetch them", file=sys.stderr)
-        return 1
-    return 0
+    code, message = verdict(report)
+    if message:
+        print(message, file=sys.stderr)
+    return code
