@@ -29,9 +29,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from crawlers import redis_json
 from emmel.io import atomic_write_text, dumps
@@ -163,7 +163,7 @@ class Frontier:
         return max(self.requests, default=-1) + 1
 
     @classmethod
-    def replay(cls, rows: list[dict], path: Path, spider: str, methods: set[str] | None = None) -> "Frontier":
+    def replay(cls, rows: list[dict], path: Path, spider: str, methods: set[str] | None = None) -> Frontier:
         """Rebuild the state from journal lines, checking each (``methods``: the spider's callbacks)."""
         frontier = cls(spider)
         for number, row in enumerate(rows, start=1):
@@ -196,7 +196,7 @@ class Frontier:
         return frontier
 
     @classmethod
-    def load(cls, path: Path, spider: str, methods: set[str] | None = None) -> "Frontier":
+    def load(cls, path: Path, spider: str, methods: set[str] | None = None) -> Frontier:
         """The state in ``path`` (an empty frontier when the file is missing or empty)."""
         if not path.exists():
             return cls(spider)

@@ -24,9 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from crawlers.journal import (
+    CorruptState,
+    Frontier,
+    check_job,
+    journal_path,
+    part_problem,
+    scan_lines,
+)
 from emmel import TOOL
 from emmel.errors import EmmelError
-from crawlers.journal import CorruptState, Frontier, check_job, journal_path, part_problem, scan_lines
 from emmel.io import atomic_write_text, dumps, write_json
 
 SPIDERS = {
@@ -97,7 +104,6 @@ def prepare_out(opts: CrawlOptions) -> None:
     out = opts.out
     if out.exists() and not out.is_dir():
         raise EmmelError("output exists and is not a folder", path=out)
-    state = out / STATE
     if opts.resume:
         if not opts.redis_url:
             check_resumable(out)

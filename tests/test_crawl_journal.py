@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from crawlers.journal import (
-    CorruptState, Frontier, Journal, JsonLines, check_job, cut_torn_tail, journal_path, parts_path,
+    CorruptState,
+    Frontier,
+    Journal,
+    JsonLines,
+    check_job,
+    cut_torn_tail,
+    journal_path,
+    parts_path,
 )
 from crawlers.runner import CrawlReport, verdict
 from crawlers.spiders.ihchina import IhchinaSpider
@@ -138,5 +145,5 @@ def test_a_crawl_is_never_called_finished_with_pages_left():
     assert code == 1 and "6 scheduled pages were not crawled (ihchina 6)" in message and "--resume" in message
     stopped = CrawlReport(stats={"ihchina": {"finish_reason": "shutdown"}}, records=1, interrupted=True, elapsed=1.0,
                           pending={"ihchina": 4})
-    assert verdict(stopped) == (130, "crawl interrupted (4 scheduled pages not fetched yet: ihchina 4): "
-                                     "continue with the same command plus --resume")
+    assert verdict(stopped) == (130, ("crawl interrupted (4 scheduled pages not fetched yet: ihchina 4): "
+                                      "continue with the same command plus --resume"))

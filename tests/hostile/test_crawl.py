@@ -18,9 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
-import crawlers.settings as settings
+from crawlers import settings
 from emmel.synth.mirror import MirrorConfig, generate_mirror
 from emmel.synth.serve import Routes, serve_mirror
 from tests.helpers import ROOT, run_emmel
