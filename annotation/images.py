@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from emmel.images import ImageProblem, check_image_file, read_image_file
 from emmel.io import relative_parts
 from emmel.schema import Sample
 
@@ -77,7 +78,7 @@ class URLMaker:
             return LOCAL_FILES_PATH + "?d=" + quote(f"{self.under_root}/{sample.image}", safe="/")
         if mode == "http":
             return self.options.prefix.rstrip("/") + "/" + quote(sample.image, safe="/")
-        data = path.read_bytes()
+        data = _read(path, sample)
         self.inline_bytes += len(data)
         if self.inline_bytes > self.options.inline_limit:
             raise ImageError(f"inline images exceed {self.options.inline_limit >> 20} MiB; use local-files or http URLs for a set this large")
@@ -114,9 +115,19 @@ class ImageFiles:
         path = folder / parts[-1]
         if path.is_symlink() and not self._inside(path.resolve()):
             raise ImageError(f"sample {sample.id}: image path {rel!r} leaves its folder")
-        if not path.is_file():
-            raise ImageError(f"sample {sample.id}: image {rel!r} is missing")
+        try:
+            check_image_file(path)
+        except ImageProblem as exc:
+            raise ImageError(f"sample {sample.id}: image {rel!r} " + ("is missing" if exc.detail == "not found" else exc.detail)) from None
         return path
+
+
+def _read(path: Path, sample: Sample) -> bytes:
+    """The image bytes of ``sample`` through the one guarded reader (regular file, size limit)."""
+    try:
+        return read_image_file(path)
+    except ImageProblem as exc:
+        raise ImageError(f"sample {sample.id}: image {sample.image!r}: {exc.detail}") from None
 
 
 def sample_image_path(root: Path, sample: Sample) -> Path:
@@ -152,7 +163,7 @@ def check_image_ref(url: object, sample: Sample, root: Path) -> None:
             data = base64.b64decode(payload, validate=True)
         except ValueError:
             raise ImageError("inline image is not valid base64") from None
-        expected = sample.image_sha256 or hashlib.sha256(sample_image_path(root, sample).read_bytes()).hexdigest()
+        expected = sample.image_sha256 or hashlib.sha256(_read(sample_image_path(root, sample), sample)).hexdigest()
         if hashlib.sha256(data).hexdigest() != expected:
             raise ImageError(f"inline image is not the image of sample {sample.id}")
         return

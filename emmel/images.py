@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from emmel.config import CleanConfig
 from emmel.errors import EmmelError
-from emmel.io import NotRegularFileError, open_regular
+from emmel.io import NotRegularFileError, file_kind, open_regular
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif", "MPO": "jpg"}
 EXIF_ORIENTATION = 0x0112
@@ -72,14 +73,29 @@ class ImageInfo:
     phash: int  # 64-bit DCT perceptual hash
 
 
+def check_image_file(path: str | os.PathLike, limits: ImageLimits = ImageLimits()) -> int:
+    """The size of image file ``path`` if it is a regular file within ``limits.max_bytes`` (symlinks
+    followed); ``ImageProblem`` (missing_image, not_a_regular_file, file_too_large) otherwise."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ImageProblem("missing_image", "not found") from None
+    except OSError as exc:
+        raise ImageProblem("missing_image", f"cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ImageProblem("not_a_regular_file", f"is a {file_kind(info.st_mode)}, not a regular file")
+    if info.st_size > limits.max_bytes:
+        raise ImageProblem("file_too_large", f"{info.st_size} bytes > {limits.max_bytes} (clean.max_bytes)")
+    return info.st_size
+
+
 def read_image_file(path: str | os.PathLike, limits: ImageLimits = ImageLimits()) -> bytes:
-    """The bytes of an image file: regular files only, at most ``limits.max_bytes`` of them."""
+    """The bytes of an image file: regular files only (checked again on the open descriptor, which
+    never blocks), at most ``limits.max_bytes`` of them."""
+    check_image_file(path, limits)
     try:
         with open_regular(path) as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size > limits.max_bytes:
-                raise ImageProblem("file_too_large", f"{size} bytes > {limits.max_bytes} (clean.max_bytes)")
-            data = handle.read(limits.max_bytes + 1)  # the file may have grown since fstat
+            data = handle.read(limits.max_bytes + 1)  # bounded even if the file grew since the check
     except FileNotFoundError:
         raise ImageProblem("missing_image", "not found") from None
     except NotRegularFileError as exc:
