@@ -33,7 +33,7 @@ from emmel.split import assign_splits
 from emmel.text import normalize_text
 from emmel.textfiles import detect_encoding
 
-INPUT_PROBLEMS = {"malformed_record", "bad_encoding", "missing_field", "unsafe_path", "missing_image"}
+INPUT_PROBLEMS = {"malformed_record", "bad_encoding", "missing_field", "unsafe_path", "missing_image", "not_a_regular_file"}
 
 
 @dataclass

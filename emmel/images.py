@@ -73,9 +73,10 @@ class ImageInfo:
     phash: int  # 64-bit DCT perceptual hash
 
 
-def check_image_file(path: str | os.PathLike, limits: ImageLimits = ImageLimits()) -> int:
-    """The size of image file ``path`` if it is a regular file within ``limits.max_bytes`` (symlinks
-    followed); ``ImageProblem`` (missing_image, not_a_regular_file, file_too_large) otherwise."""
+def check_image_file(path: str | os.PathLike, limits: ImageLimits | None = ImageLimits()) -> int:
+    """The size of image file ``path`` if it is a regular file (symlinks followed) within
+    ``limits.max_bytes`` (not checked when ``limits`` is None); ``ImageProblem`` (missing_image,
+    not_a_regular_file, file_too_large) otherwise."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
@@ -84,7 +85,7 @@ def check_image_file(path: str | os.PathLike, limits: ImageLimits = ImageLimits(
         raise ImageProblem("missing_image", f"cannot read: {exc.strerror or exc}") from None
     if not stat.S_ISREG(info.st_mode):
         raise ImageProblem("not_a_regular_file", f"is a {file_kind(info.st_mode)}, not a regular file")
-    if info.st_size > limits.max_bytes:
+    if limits is not None and info.st_size > limits.max_bytes:
         raise ImageProblem("file_too_large", f"{info.st_size} bytes > {limits.max_bytes} (clean.max_bytes)")
     return info.st_size
 
