@@ -161,10 +161,10 @@ def iter_jsonl_lines(path: str | os.PathLike, *, encoding: str = "utf-8") -> Ite
             yield number, obj, None
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSONL file this tool wrote; any bad line is an error naming the file and line."""
+def read_jsonl(path: str | os.PathLike, *, encoding: str = "utf-8") -> list[dict]:
+    """Read a JSONL file this tool wrote (or a user's, in ``encoding``); any bad line is an error naming the file and line."""
     rows = []
-    for number, obj, problem in iter_jsonl_lines(path):
+    for number, obj, problem in iter_jsonl_lines(path, encoding=encoding):
         if problem:
             raise EmmelError(problem.split(": ", 1)[1], path=path, record=f"line {number}")
         rows.append(obj)
