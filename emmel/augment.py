@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from emmel.config import AugmentConfig
-from emmel.images import ImageLimits, open_image
+from emmel.images import DEFAULT_LIMITS, ImageLimits, open_image
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -60,7 +60,7 @@ def _transform(op: str, params: dict):
     raise ValueError(f"unknown augmentation op {op!r}")
 
 
-def augment_image(data: bytes, op: str, params: dict, quality: int = 95, limits: ImageLimits = ImageLimits()) -> bytes:
+def augment_image(data: bytes, op: str, params: dict, quality: int = 95, limits: ImageLimits = DEFAULT_LIMITS) -> bytes:
     """Apply one op with fixed parameters to the image as displayed (``emmel.images.open_image``: EXIF
     orientation applied, any mode as 8-bit RGB); returns JPEG bytes (deterministic for a given libjpeg)."""
     image = np.asarray(open_image(data, limits))

@@ -63,6 +63,9 @@ class ImageLimits:
         return cls(max_bytes=clean.max_bytes, max_pixels=clean.max_pixels)
 
 
+DEFAULT_LIMITS = ImageLimits()
+
+
 @dataclass(frozen=True)
 class ImageInfo:
     sha256: str
@@ -73,7 +76,7 @@ class ImageInfo:
     phash: int  # 64-bit DCT perceptual hash
 
 
-def check_image_file(path: str | os.PathLike, limits: ImageLimits | None = ImageLimits()) -> int:
+def check_image_file(path: str | os.PathLike, limits: ImageLimits | None = DEFAULT_LIMITS) -> int:
     """The size of image file ``path`` if it is a regular file (symlinks followed) within
     ``limits.max_bytes`` (not checked when ``limits`` is None); ``ImageProblem`` (missing_image,
     not_a_regular_file, file_too_large) otherwise."""
@@ -90,7 +93,7 @@ def check_image_file(path: str | os.PathLike, limits: ImageLimits | None = Image
     return info.st_size
 
 
-def read_image_file(path: str | os.PathLike, limits: ImageLimits = ImageLimits()) -> bytes:
+def read_image_file(path: str | os.PathLike, limits: ImageLimits = DEFAULT_LIMITS) -> bytes:
     """The bytes of an image file: regular files only (checked again on the open descriptor, which
     never blocks), at most ``limits.max_bytes`` of them."""
     check_image_file(path, limits)
@@ -108,7 +111,7 @@ def read_image_file(path: str | os.PathLike, limits: ImageLimits = ImageLimits()
     return data
 
 
-def check_pixels(width: int, height: int, limits: ImageLimits = ImageLimits()) -> None:
+def check_pixels(width: int, height: int, limits: ImageLimits = DEFAULT_LIMITS) -> None:
     """``decompression_bomb`` unless a ``width``×``height`` image is within ``limits.max_pixels``."""
     if width * height > limits.max_pixels:
         raise ImageProblem("decompression_bomb", f"{width}x{height} = {width * height} pixels > {limits.max_pixels} (clean.max_pixels)")
@@ -184,7 +187,7 @@ def _wide_to_8bit(values: np.ndarray, mode: str) -> np.ndarray:
     return ((values + 128) // 257).astype(np.uint8)
 
 
-def open_image(source: str | os.PathLike | bytes, limits: ImageLimits = ImageLimits()) -> Image.Image:
+def open_image(source: str | os.PathLike | bytes, limits: ImageLimits = DEFAULT_LIMITS) -> Image.Image:
     """An image file (or its bytes) as a viewer shows it, in 8-bit RGB; ``ImageProblem`` otherwise."""
     data = source if isinstance(source, (bytes, bytearray)) else read_image_file(Path(source), limits)
     return _decode(bytes(data), limits)[0]

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from emmel.errors import EmmelError
-from emmel.images import ImageLimits, check_pixels, to_rgb
+from emmel.images import DEFAULT_LIMITS, ImageLimits, check_pixels, to_rgb
 from emmel.ocr.types import TextBox
 
 PASSWORD_ENV = "EMMEL_PDF_PASSWORD"
@@ -137,7 +137,7 @@ def text_layer(page) -> tuple[list[TextBox], bool]:
     return (boxes if usable else []), usable
 
 
-def render(page, dpi: float, limits: ImageLimits = ImageLimits()):
+def render(page, dpi: float, limits: ImageLimits = DEFAULT_LIMITS):
     """The page as an RGB PIL image at ``dpi`` (pypdfium2 through pdfplumber). A page whose render
     would pass the build's pixel limit (a poster-sized or forged page box) raises ``ImageProblem``
     before any pixel is allocated."""

@@ -19,7 +19,7 @@ from emmel.cli import main
 from emmel.errors import EmmelError
 from emmel.text import normalize_text
 from emmel.textfiles import check_encoding, detect_encoding
-from tests.hostile.test_images import finishes
+from tests.helpers import finishes
 from tests.messy import encode, pattern_image
 
 TITLES = ["苗族银饰锻制技艺", "侗族大歌", "那达慕", "鄂温克族萨满舞", "蒙古族长调民歌", "藏戏"]
@@ -185,11 +185,11 @@ def test_unreadable_records_files_are_one_line_errors(tmp_path):
     fifo.mkdir()
     os.mkfifo(fifo / "records.jsonl")
     for source, message in ((tmp_path / "utf16.jsonl", "UTF-16"), (fifo, "FIFO")):
-        code, _, err = finishes(lambda: _build(source, out=tmp_path / "ds"))
+        code, _, err = finishes(_build, source, out=tmp_path / "ds")
         assert code == 2 and len(err.strip().splitlines()) == 1 and message in err and str(source) in err, err
     assert not (tmp_path / "ds").exists()
     with pytest.raises(EmmelError, match="FIFO"):
-        finishes(lambda: detect_encoding(fifo / "records.jsonl"))
+        finishes(detect_encoding, fifo / "records.jsonl")
 
 
 def test_kb_seed_in_gbk(tmp_path):

@@ -12,7 +12,6 @@ import json
 import os
 import socket
 import struct
-import threading
 import zlib
 from pathlib import Path
 
@@ -22,10 +21,10 @@ from PIL import Image
 
 from emmel.augment import augment_image
 from emmel.cli import main
+from emmel.config import CleanConfig
 from emmel.errors import EmmelError
 from emmel.images import ImageLimits, ImageProblem, inspect_image, open_image, phash, read_image_file
-from emmel.config import CleanConfig
-from tests.helpers import run_emmel
+from tests.helpers import finishes, run_emmel
 from tests.messy import encode, pattern_image
 
 SIZE = (240, 160)  # displayed width x height of the test pictures (smaller ones are often one flat blob)
@@ -67,25 +66,6 @@ def sparse_file(path: Path, size: int) -> Path:
         handle.write(encode(pattern_image(1, SIZE), "PNG"))
         handle.truncate(size)
     return path
-
-
-def finishes(function, seconds: float = 10.0):
-    """Run ``function`` in a daemon thread; fail (instead of hanging the suite) when it blocks."""
-    box: dict = {}
-
-    def target():
-        try:
-            box["value"] = function()
-        except BaseException as exc:  # noqa: BLE001 (handed back to the test)
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"{function} blocked for {seconds} s"
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
 
 
 # -- the opener ---------------------------------------------------------------------------------------------
@@ -176,7 +156,7 @@ def test_special_files_are_refused_without_blocking(tmp_path):
     try:
         for name, kind in (("fifo.jpg", "FIFO"), ("folder.jpg", "folder"), ("zero.jpg", "character device"), ("socket.jpg", "socket")):
             with pytest.raises(ImageProblem) as info:
-                finishes(lambda: read_image_file(tmp_path / name))
+                finishes(read_image_file, tmp_path / name)
             assert info.value.reason == "not_a_regular_file" and kind in info.value.detail
     finally:
         listener.close()
@@ -278,6 +258,12 @@ def test_build_hashes_16bit_pictures_apart(kinds_build):
         assert Image.open(root / "ds" / sample["image"]).mode == "I;16"
 
 
+def _redo(picture: Image.Image, copy: dict) -> np.ndarray:
+    """``picture`` augmented with the op and parameters recorded for ``copy``."""
+    op, params = copy["augmentation"]["op"], copy["augmentation"]["params"]
+    return np.asarray(Image.open(io.BytesIO(augment_image(encode(picture, "PNG"), op, params))), dtype=int)
+
+
 def test_build_records_displayed_size_and_augments_upright(kinds_build):
     root, _, _ = kinds_build
     train = _rows(root / "ds" / "train.jsonl")
@@ -295,12 +281,10 @@ def test_build_records_displayed_size_and_augments_upright(kinds_build):
             with Image.open(root / "ds" / copy["image"]) as image:
                 got = np.asarray(image, dtype=int)
             assert got.shape == (SIZE[1], SIZE[0], 3) and (copy["width"], copy["height"]) == SIZE
-            op, params = copy["augmentation"]["op"], copy["augmentation"]["params"]
-            redo = lambda picture: np.asarray(Image.open(io.BytesIO(augment_image(encode(picture, "PNG"), op, params))), dtype=int)  # noqa: E731
-            near = np.abs(got - redo(displayed)).mean()
-            assert near < 6, (orientation, op, near)  # the recorded parameters applied to the upright picture
+            near = np.abs(got - _redo(displayed, copy)).mean()
+            assert near < 6, (orientation, copy, near)  # the recorded parameters applied to the upright picture
             if orientation in (2, 3, 4):  # same size either way: the copy must not be of the unturned pixels
-                assert np.abs(got - redo(stored)).mean() > 4 * near, (orientation, op)
+                assert np.abs(got - _redo(stored, copy)).mean() > 4 * near, (orientation, copy)
     grey_copies = [c for c in copies if c["augmented_from"] == by_record["grey16-a"]["id"]]
     assert grey_copies and all(np.asarray(Image.open(root / "ds" / c["image"])).mean() < 240 for c in grey_copies)
 
@@ -358,7 +342,7 @@ def test_link_refuses_bad_images_in_one_line(link_model, tmp_path):
     cases = {"bomb.png": "decompression_bomb", "fifo.png": "FIFO", "folder.png": "folder", "page.jpg": "not_an_image",
              "cut.jpg": "truncated_image", "gone.png": "not found"}
     for name, expected in cases.items():
-        code, out, err = finishes(lambda: _cli("link", link_model, "--model", "image-only", "--text", "湘西木雕", "--image", tmp_path / name))
+        code, out, err = finishes(_cli, "link", link_model, "--model", "image-only", "--text", "湘西木雕", "--image", tmp_path / name)
         lines = [line for line in err.splitlines() if line.strip()]
         assert code == 2 and len(lines) == 1, (name, err)
         assert lines[0].startswith("emmel link: error:") and name in lines[0] and expected in lines[0], lines[0]
@@ -394,7 +378,7 @@ def test_ocr_page_too_large_to_render_fails_alone(tmp_path):
     assert len(box) <= end - start
     poster = data[:start] + box.ljust(end - start) + data[end:]
     (tmp_path / "poster.pdf").write_bytes(poster)
-    code, out, err = finishes(lambda: _cli("ocr", tmp_path / "poster.pdf", "--out", tmp_path / "raw", "--dpi", "72"), 120)
+    code, out, err = finishes(_cli, "ocr", tmp_path / "poster.pdf", "--out", tmp_path / "raw", "--dpi", "72", seconds=120)
     assert code == 0, err
     summary = json.loads((tmp_path / "raw" / "summary.json").read_text(encoding="utf-8"))
     assert [e["page"] for e in summary["errors"]] == [2] and "pixels" in summary["errors"][0]["error"]
@@ -415,7 +399,7 @@ def test_annotate_export_refuses_special_and_oversized_files(tmp_path):
     os.mkfifo(image)
     for mode in ("inline", "http"):
         extra = ["--image-prefix", "http://127.0.0.1:1/ds"] if mode == "http" else []
-        code, _, err = finishes(lambda: _cli("annotate", "export", folder, "--out", tmp_path / "t.json", "--images", mode, *extra))
+        code, _, err = finishes(_cli, "annotate", "export", folder, "--out", tmp_path / "t.json", "--images", mode, *extra)
         assert code == 2 and len(err.strip().splitlines()) == 1 and "FIFO" in err and sample["id"] in err
     assert not (tmp_path / "t.json").exists()
     image.unlink()
