@@ -402,6 +402,11 @@ def test_annotate_export_refuses_special_and_oversized_files(tmp_path):
         code, _, err = finishes(_cli, "annotate", "export", folder, "--out", tmp_path / "t.json", "--images", mode, *extra)
         assert code == 2 and len(err.strip().splitlines()) == 1 and "FIFO" in err and sample["id"] in err
     assert not (tmp_path / "t.json").exists()
+    from emmel.dataset import Dataset  # what annotate import saves through: never links the FIFO into a new dataset
+
+    with pytest.raises(EmmelError, match=f"sample {sample['id']} is a FIFO"):
+        finishes(Dataset.load(folder).save, tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()
     image.unlink()
     sparse_file(image, 40 << 20)  # more than the 32 MiB an inline export may embed: refused before reading
     code, _, err = _cli("annotate", "export", folder, "--out", tmp_path / "t.json", "--images", "inline")
