@@ -17,7 +17,7 @@ import pytest
 
 from emmel.cli import main
 from emmel.errors import EmmelError
-from emmel.text import normalize_text
+from emmel.labels import normalize_text
 from emmel.textfiles import check_encoding, detect_encoding
 from tests.helpers import finishes
 from tests.messy import encode, pattern_image
