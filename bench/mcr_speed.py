@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--preset", choices=["tiny", "base"], help="default: tiny on CPU, base (paper sizes) on CUDA")
-    parser.add_argument("--batch-size", type=int, help="default: 32 tiny, 64 base (the paper's)")
+    parser.add_argument("--batch-size", type=int, help="default: the preset's training batch (TrainConfig.for_preset)")
     parser.add_argument("--text-negatives", type=int, default=7)
     parser.add_argument("--clip-negatives", type=int, default=3)
     parser.add_argument("--label-len", type=int, default=10, help="characters per entity label")
@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kb", type=int, default=1000, help="KB entities")
     parser.add_argument("--queries", type=int, help="evaluation queries (default: 1000 on CUDA, 200 on CPU)")
     parser.add_argument("--candidates", type=int, default=100, help="λ")
-    parser.add_argument("--eval-batch", type=int, default=2048, help="cross-encoder pairs per forward pass")
+    parser.add_argument("--eval-batch", type=int, default=2048,
+                        help="cross-encoder pairs per forward pass (default: 2048, a GPU-sized batch; emmel's own is EvalBatches.pairs)")
     parser.add_argument("--steps", type=int, default=10, help="timed training steps per module")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--peak-tflops", type=float, help="peak dense bf16 TFLOP/s of the GPU (default: from the table by device name)")
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     rt = Runtime.create(args.device, bf16=not args.no_bf16, progress=False)
     preset = PRESETS[args.preset or ("base" if rt.cuda else "tiny")]
-    batch = args.batch_size or (64 if preset.name == "base" else 32)
+    batch = args.batch_size or TrainConfig.for_preset(preset.name).batch_size
     queries = args.queries or (1000 if rt.cuda else 200)
     seed_everything(0)
     chars = corpus_chars()
