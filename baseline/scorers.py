@@ -22,8 +22,10 @@ from baseline.config import EvalBatches, ModelConfig
 from baseline.data import KBIndex
 from baseline.images import ImageSource, Normaliser
 from baseline.modules import CrossEncoder, VisualText
+from baseline.negatives import NegativeSampler
 from baseline.pairs import LabelSide, SpecialIds, TextSide, TokenTable, token_table
 from baseline.scoring import candidate_cosines, image_embeddings, label_embeddings, pair_scores, query_chunks
+from baseline.train import text_loss_fn, visual_loss_fn
 from emmel.errors import EmmelError
 
 EMB_FILE = "kb_embeddings.safetensors"
@@ -45,12 +47,11 @@ class Queries:
     def __len__(self) -> int:
         if self.texts is not None:
             return len(self.texts)
-        if self.image_rows is not None:
-            return len(self.image_rows)
-        return 0 if self.images is None else len(self.images)
+        return 0 if self.images is None else len(self.rows())
 
     def rows(self) -> torch.Tensor:
-        return self.image_rows if self.image_rows is not None else torch.arange(len(self))
+        """The image row of every query."""
+        return self.image_rows if self.image_rows is not None else torch.arange(len(self.images))
 
     def check(self) -> None:
         if self.texts is not None and self.images is not None and len(self.texts) != len(self.rows()):
@@ -115,9 +116,6 @@ class TextScorer(Scorer):
 
     def loss(self, queries: Queries, gold: torch.Tensor, pools: torch.Tensor, negatives: int, rt):
         """Listwise loss over the gold and ``negatives`` negatives (¾ from the pools, ¼ random)."""
-        from baseline.negatives import NegativeSampler
-        from baseline.train import text_loss_fn
-
         return text_loss_fn(self.module, self.side(queries.texts, rt.device), gold, NegativeSampler.mixed(pools, len(self.kb), negatives), rt)
 
     @classmethod
@@ -187,9 +185,6 @@ class VisualScorer(Scorer):
 
     def loss(self, queries: Queries, gold: torch.Tensor, pools: torch.Tensor, negatives: int, rt):
         """InfoNCE over in-batch golds plus ``negatives`` hard candidate negatives per image."""
-        from baseline.negatives import NegativeSampler
-        from baseline.train import visual_loss_fn
-
         return visual_loss_fn(self.module, self.image_source(queries, rt.device), self.label_side(rt.device), gold,
                               NegativeSampler(pools, len(self.kb), negatives), rt)
 
@@ -209,9 +204,12 @@ class VisualScorer(Scorer):
         if (folder / EMB_FILE).is_file():
             from safetensors.torch import load_file
 
-            emb = load_file(str(folder / EMB_FILE))["kb_embeddings"]
-            if emb.shape[0] == len(kb):
-                embeddings = emb.to(device)
+            try:
+                emb = load_file(str(folder / EMB_FILE))["kb_embeddings"]
+            except Exception as exc:  # a truncated or foreign file: say which
+                raise EmmelError(f"unreadable KB embeddings ({type(exc).__name__}: {exc})", path=folder / EMB_FILE) from None
+            if emb.shape == (len(kb), module.clip.config.projection_dim):  # otherwise they are recomputed from the weights
+                embeddings = emb.float().to(device)
         return cls(module, tokenizer, kb, label_length=config.clip_label_length, image_mean=config.image_mean, image_std=config.image_std,
                    kb_embeddings=embeddings)
 

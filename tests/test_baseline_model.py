@@ -123,6 +123,10 @@ def test_saved_model_without_its_module_folder_is_one_line(run, tmp_path):
     sample = _samples(bench, "test")[0]
     line = error_line(*cli("link", broken, "--image", bench.dataset.image_path(sample), "--text", sample.text))
     assert "no clip/ folder for its visual module" in line and str(broken) in line
+    shutil.copytree(models / "image-only", tmp_path / "image-only")
+    (tmp_path / "image-only" / "kb_embeddings.safetensors").write_bytes(b"\x00" * 12)
+    line = error_line(*cli("link", tmp_path / "image-only", "--image", bench.dataset.image_path(sample), "--text", sample.text))
+    assert "unreadable KB embeddings" in line and "kb_embeddings.safetensors" in line
     line = error_line(*cli("link", models / "mcr", "--text", sample.text))
     assert "give the mention's image (--image)" in line
     line = error_line(*cli("link", models / "text-only", "--text", "   "))
