@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from emmel import TOOL
 from emmel.errors import EmmelError
-from emmel.io import atomic_write_text, dumps, iter_jsonl_lines, write_json
+from emmel.io import atomic_write_text, check_output, dumps, iter_jsonl_lines, write_json, write_marker
 
 SPIDERS = {
     "ihchina": "crawlers.spiders.ihchina.IhchinaSpider",
@@ -32,6 +32,7 @@ SPIDERS = {
 }
 STATE = ".emmel-crawl"
 OUR_OUTPUTS = ("records.jsonl", "source.json", "items", "images", STATE)
+KIND = "crawl"  # the output kind in the folder's emmel.io.MARKER
 REDIS_ENV = "EMMEL_REDIS_URL"
 
 
@@ -82,7 +83,8 @@ def check_options(opts: CrawlOptions) -> None:
 
 
 def prepare_out(opts: CrawlOptions) -> None:
-    """Refuse to mix two crawls in one folder unless told to resume or overwrite."""
+    """Refuse to mix two crawls in one folder unless told to resume or overwrite, and mark the folder
+    as a crawl's (``emmel.io`` rule: ``--overwrite`` only ever replaces a folder emmel marked)."""
     out = opts.out
     if out.exists() and not out.is_dir():
         raise EmmelError("output exists and is not a folder", path=out)
@@ -90,20 +92,26 @@ def prepare_out(opts: CrawlOptions) -> None:
     if opts.resume:
         if not state.exists() and not opts.redis_url:
             raise EmmelError(f"nothing to resume (no {STATE} folder); run without --resume first", path=out)
-        return
-    if out.exists() and any(out.iterdir()):
+    elif out.exists() and any(out.iterdir()):
         if not opts.overwrite:
             raise EmmelError("output folder is not empty (use --resume to continue a crawl, or --overwrite)", path=out)
-        for name in OUR_OUTPUTS:  # only what a crawl writes; anything else of the user's stays
-            target = out / name
-            if name == STATE and target.is_dir():  # keep the HTTP cache: --overwrite --cache re-fetches nothing
-                for child in target.iterdir():
-                    if child.name != "httpcache":
-                        shutil.rmtree(child) if child.is_dir() else child.unlink()
-            elif target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+        check_output(out, kind=KIND, overwrite=True, partial=True)  # a crawl's folder; other entries of the user's stay
+        _remove_outputs(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, KIND, OUR_OUTPUTS)
+
+
+def _remove_outputs(out: Path) -> None:
+    for name in OUR_OUTPUTS:  # only what a crawl writes; anything else of the user's stays
+        target = out / name
+        if name == STATE and target.is_dir():  # keep the HTTP cache: --overwrite --cache re-fetches nothing
+            for child in target.iterdir():
+                if child.name != "httpcache":
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        elif target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
 
 
 def build_settings(opts: CrawlOptions, spider: str) -> dict:
@@ -211,7 +219,6 @@ def run_crawl(opts: CrawlOptions, *, echo=print) -> CrawlReport:
     if not opts.redis_url and os.environ.get(REDIS_ENV):
         opts.redis_url = os.environ[REDIS_ENV]
     prepare_out(opts)
-    opts.out.mkdir(parents=True, exist_ok=True)
     (opts.out / STATE).mkdir(exist_ok=True)
 
     from scrapy.crawler import AsyncCrawlerProcess, Crawler

@@ -245,7 +245,7 @@ def ocr_pdf(pdf_path: str | Path, out_dir: str | Path, cfg: OcrConfig | None = N
         results: list[PageResult] = []
         per_page, records = [], 0
         carried_heading: str | None = None
-        with atomic_directory(out_dir, overwrite=overwrite) as tmp:
+        with atomic_directory(out_dir, kind="ocr", overwrite=overwrite, inputs=[pdf_path]) as tmp:
             meta = {"file": pdf_path.name, "sha256": digest, "engine": cfg.engine, "dpi": cfg.dpi,
                     "pages": cfg.pages or "all", "title_from": cfg.title_from}
             with RawSourceWriter(tmp, kind="book", **meta) as writer:

@@ -44,7 +44,8 @@ class RawRecord:
         # text may be empty (the build rejects it as empty_text); the others must be non-empty
         missing = [name for name in REQUIRED if data.get(name) is None or (name != "text" and data.get(name) == "")]
         if missing:
-            raise ValueError(f"missing field {missing[0]!r}")
+            hint = " (every record needs a stable id; `emmel build --line-ids` numbers records by line instead)" if missing[0] == "record_id" else ""
+            raise ValueError(f"missing field {missing[0]!r}{hint}")
         values = {}
         for name in ("record_id", "title", "text", "image", "category", "region", "entity_description", "license"):
             value = data.get(name, "")
@@ -156,8 +157,12 @@ def _iter_csv(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
         yield reader.line_num, {k: v for k, v in row.items()}, None
 
 
-def iter_source(path: str | os.PathLike, *, mapping: dict[str, str] | None = None) -> Iterator[RawItem]:
-    """Yield every record of a raw source folder or a generic JSONL/CSV file, in file order."""
+def iter_source(path: str | os.PathLike, *, mapping: dict[str, str] | None = None, line_ids: bool = False) -> Iterator[RawItem]:
+    """Yield every record of a raw source folder or a generic JSONL/CSV file, in file order.
+
+    A record without ``record_id`` is a ``missing_field`` reject, unless ``line_ids`` (``emmel build
+    --line-ids``) numbers such records by their line (``line17``): ids that change when lines move.
+    """
     path = Path(path)
     mapping = mapping or {}
     if path.is_dir():
@@ -183,7 +188,7 @@ def iter_source(path: str | os.PathLike, *, mapping: dict[str, str] | None = Non
             yield RawItem(name, location, None, None, problem, ref=f"{short}:{line}")
             continue
         data = _apply_mapping(data, mapping)
-        if "record_id" not in data or data["record_id"] in (None, ""):
+        if line_ids and data.get("record_id") in (None, ""):
             data = {**data, "record_id": f"line{line}"}
         item = _parse(data, source_name=name, location=location, root=root)
         item.ref = f"{short}:{line}"
