@@ -252,8 +252,9 @@ def check_output(final: str | os.PathLike, *, kind: str, overwrite: bool, inputs
         raise EmmelError(f"refusing to replace an emmel {mark['kind']} folder with a {kind}; choose another folder", path=given)
     foreign = [name for name in entries if name != MARKER and name not in mark["entries"]]
     if foreign and not partial:
-        raise EmmelError(f"refusing to replace it: it holds {len(foreign)} entr{'y' if len(foreign) == 1 else 'ies'} emmel did not write "
-                         f"({foreign[0]!r}); move them out first or choose another folder", path=given)
+        what = f"1 entry emmel did not write ({foreign[0]!r}); move it" if len(foreign) == 1 else \
+            f"{len(foreign)} entries emmel did not write ({foreign[0]!r}, …); move them"
+        raise EmmelError(f"refusing to replace it: it holds {what} out first or choose another folder", path=given)
     return final
 
 
