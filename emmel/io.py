@@ -239,7 +239,10 @@ def check_output(final: str | os.PathLike, *, kind: str, overwrite: bool, inputs
         return final
     if not final.is_dir():
         raise EmmelError("the output exists and is not a folder; choose another path", path=given)
-    entries = sorted(p.name for p in final.iterdir())
+    try:
+        entries = sorted(p.name for p in final.iterdir())
+    except OSError as exc:
+        raise EmmelError(f"cannot read the output folder ({exc.strerror}); choose another folder", path=given) from None
     if not entries:
         return final
     if not overwrite:

@@ -23,7 +23,8 @@ from tests.ls_export import entity, json_export, write
 
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory) -> Path:
-    return make_dataset(tmp_path_factory.mktemp("hostile annotate") / "数据 集", n_entities=24, samples_per_entity=3, lam=4, seed=11)  # KB > 20: train offers a subset
+    # a KB of more than 20 entities, so a train sample is offered a subset of it
+    return make_dataset(tmp_path_factory.mktemp("hostile annotate") / "数据 集", n_entities=24, samples_per_entity=3, lam=4, seed=11)
 
 
 def tasks_of(folder: Path) -> dict[str, dict]:

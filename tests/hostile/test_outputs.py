@@ -164,7 +164,10 @@ def test_single_output_file_rule(tmp_path):
     mine = tmp_path / "tasks.json"
     yours = tmp_path / "notes.json"
     yours.write_text("my notes")
-    is_ours = lambda data: data.startswith(b"[")
+
+    def is_ours(data: bytes) -> bool:
+        return data.startswith(b"[")
+
     write_output_file(mine, b"[1]", overwrite=False, is_ours=is_ours, what="task list")
     with pytest.raises(EmmelError, match="exists .use --overwrite"):
         write_output_file(mine, b"[2]", overwrite=False, is_ours=is_ours, what="task list")
