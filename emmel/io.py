@@ -221,10 +221,10 @@ def check_output(final: str | os.PathLike, *, kind: str, overwrite: bool, inputs
     """Refuse an output folder whose replacement could lose anything; returns its resolved path.
 
     Raises ``EmmelError`` (one line, saying why and what to do) when ``final`` is an input or an
-    ancestor of one, is not a folder, exists without ``overwrite``, or exists but was not written by
-    emmel as a ``kind`` output, or holds entries emmel did not write (``partial``: callers that
-    replace only the marker's entries and keep the rest, such as ``emmel crawl``). An empty folder
-    holds nothing to lose and is accepted. Commands call this before long work, so a bad ``--out``
+    ancestor of one, is not a folder, was not written by emmel as a ``kind`` output, holds entries
+    emmel did not write (``partial``: callers that replace only the marker's entries and keep the
+    rest, such as ``emmel crawl``), or exists without ``overwrite`` (suggested only where it would
+    work). An empty folder holds nothing to lose and is accepted. Commands call this before long work, so a bad ``--out``
     fails in a second; ``atomic_directory`` calls it again at commit time.
     """
     given = Path(final)
@@ -245,8 +245,6 @@ def check_output(final: str | os.PathLike, *, kind: str, overwrite: bool, inputs
         raise EmmelError(f"cannot read the output folder ({exc.strerror}); choose another folder", path=given) from None
     if not entries:
         return final
-    if not overwrite:
-        raise EmmelError("output folder exists (use --overwrite to replace it)", path=given)
     mark = read_marker(final)
     if mark is None:
         raise EmmelError(f"refusing to replace a folder emmel did not write (it has no {MARKER} marker); "
@@ -258,6 +256,8 @@ def check_output(final: str | os.PathLike, *, kind: str, overwrite: bool, inputs
         what = f"1 entry emmel did not write ({foreign[0]!r}); move it" if len(foreign) == 1 else \
             f"{len(foreign)} entries emmel did not write ({foreign[0]!r}, …); move them"
         raise EmmelError(f"refusing to replace it: it holds {what} out first or choose another folder", path=given)
+    if not overwrite:
+        raise EmmelError("output folder exists (use --overwrite to replace it)", path=given)
     return final
 
 
