@@ -13,7 +13,8 @@ import random
 from collections import defaultdict
 
 from emmel.schema import Entity
-from emmel.text import base_name, char_ngrams
+from emmel.labels import base_name
+from emmel.text import char_ngrams
 
 
 class CandidateIndex:

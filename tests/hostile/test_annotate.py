@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from annotation.candidates import KBIndex
+from annotation.candidates import NeighbourIndex
 from annotation.config import NIL
 from annotation.images import ImageURLs
 from annotation.roundtrip import make_tasks
@@ -49,7 +49,7 @@ def test_edited_export_candidates_never_relink(dataset_dir, tmp_path, capsys):
     train = next(s for s in dataset.samples["train"] if s.augmented_from is None)
     honest = dataset.samples["test"][0]
     never_dev = next(e.id for e in dataset.kb if e.id not in dataset.candidates["dev"][dev.id])
-    never_train = next(e.id for e in dataset.kb if e.id not in KBIndex(dataset.kb).neighbours(train.entity_id))
+    never_train = next(e.id for e in dataset.kb if e.id not in NeighbourIndex(dataset.kb).neighbours(train.entity_id))
     for sample, stranger in ((dev, never_dev), (train, never_train)):  # a reviewer (or anyone) edits the export
         tasks[sample.id]["data"]["candidates"].insert(0, {"value": stranger, "html": "看起来很合理"})
     good = next(e for e in dataset.candidates["test"][honest.id] if e != honest.entity_id)
