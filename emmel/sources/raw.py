@@ -88,7 +88,10 @@ class RawItem:
 class RawSourceWriter:
     """Append records to a raw source folder; used by crawlers, OCR and importers.
 
-    >>> with RawSourceWriter("raw/", kind="book") as out:       # doctest: +SKIP
+    It writes ``records.jsonl`` in place, so give it the temporary folder of
+    ``emmel.io.atomic_directory`` (the guarded way to write an output the user names), as ``emmel ocr`` does:
+
+    >>> with atomic_directory("raw/", kind="ocr", overwrite=False) as tmp, RawSourceWriter(tmp, kind="book") as out:  # doctest: +SKIP
     ...     out.write(RawRecord(record_id="p3-f1", title="撮罗子", text="鄂温克族的撮罗子", image="images/p3-f1.png"))
     """
 
