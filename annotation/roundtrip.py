@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 
 from annotation.apply import Outcome, apply_review, is_report
 from annotation.images import ImageError, ImageFiles, ImageURLs, URLMaker

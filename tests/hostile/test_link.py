@@ -58,7 +58,7 @@ def test_model_folder_code_is_refused_even_when_the_user_answers_yes(kb, tmp_pat
     folder = saved_model(tmp_path / "model", kb, ["text", "visual"])
     arm(folder / module, sentinel, file=file)
     monkeypatch.setattr("sys.stdin", io.StringIO("y\ny\n"))  # what transformers' prompt would read
-    code, out, err = link(folder, "--text", "春节活动")
+    code, _, err = link(folder, "--text", "春节活动")
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith(f"emmel link: error: {folder / module / file}: "), err
     assert f"{file} asks to run code shipped with the checkpoint" in lines[0] and not sentinel.exists()

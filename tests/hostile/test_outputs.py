@@ -15,7 +15,16 @@ import pytest
 
 from crawlers.runner import CrawlOptions, prepare_out
 from emmel.errors import EmmelError
-from emmel.io import MARKER, atomic_directory, check_output, claim_folder, leftovers, read_marker, sweep_leftovers, write_output_file
+from emmel.io import (
+    MARKER,
+    atomic_directory,
+    check_output,
+    claim_folder,
+    leftovers,
+    read_marker,
+    sweep_leftovers,
+    write_output_file,
+)
 
 
 def _write(folder: Path, kind: str = "dataset", files=("a.txt",)) -> Path:
@@ -69,9 +78,8 @@ def test_overwrite_refuses_what_emmel_did_not_write(tmp_path, case, message):
         (out / MARKER).write_text('{"kind": "dataset", "tool": "someone else"}', encoding="utf-8")
         (out / "thesis.docx").write_bytes(b"years of work")
     before = _tree(out)
-    with pytest.raises(EmmelError, match=message) as info:
-        with atomic_directory(out, kind="dataset", overwrite=True) as tmp:
-            (tmp / "new.txt").write_text("x")
+    with pytest.raises(EmmelError, match=message) as info, atomic_directory(out, kind="dataset", overwrite=True) as tmp:
+        (tmp / "new.txt").write_text("x")
     assert "\n" not in str(info.value) and str(out) in str(info.value)
     assert _tree(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
@@ -116,10 +124,9 @@ def test_empty_folder_and_symlinked_output(tmp_path):
 
 def test_failed_body_leaves_old_output_and_no_temporary(tmp_path):
     out = _write(tmp_path / "out")
-    with pytest.raises(RuntimeError):
-        with atomic_directory(out, kind="dataset", overwrite=True) as tmp:
-            (tmp / "half.txt").write_text("x")
-            raise RuntimeError("stage failed")
+    with pytest.raises(RuntimeError), atomic_directory(out, kind="dataset", overwrite=True) as tmp:
+        (tmp / "half.txt").write_text("x")
+        raise RuntimeError("stage failed")
     assert sorted(p.name for p in out.iterdir()) == [MARKER, "a.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
