@@ -3,8 +3,9 @@
 Per sample, the annotations of all its tasks vote: ``link:<id>``, ``nil`` or ``reject`` (an
 annotation that chose nothing abstains but its note is kept). The majority wins; a tie is flagged as
 a conflict and changes nothing. A new link replaces the sample's ``entity_id`` (its augmented copies
-follow); on dev/test the candidate set keeps λ ids and gains the new gold in place of a negative
-picked by hash (the old gold stays, as a hard negative). ``nil`` and ``reject`` move the sample to
+follow); it must be one of the entities the dataset offers for the sample
+(``annotation.candidates.sample_candidates``), so on dev/test the candidate set is unchanged and the
+old gold stays in it as a hard negative. ``nil`` and ``reject`` move the sample to
 ``rejects`` (reasons ``annotator_nil`` / ``annotator_rejected``) with its augmented copies, so
 ``input_records = kept + rejected`` still holds.
 """
@@ -12,11 +13,10 @@ picked by hash (the old gold stays, as a hard negative). ``nil`` and ``reject`` 
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 
-from annotation.candidates import NeighbourIndex, sample_candidates
+from annotation.candidates import NeighbourIndex, offered_from, sample_candidates
 from annotation.config import NIL, NIL_REASON, REJECTED_REASON, reject_reasons
 from annotation.images import ImageError, check_image_ref
 from annotation.results import TaskResult
@@ -38,7 +38,7 @@ def _problem(task: TaskResult, message: str) -> dict:
     return {"task": task.task_id, "sample_id": task.sample_id if isinstance(task.sample_id, str) else None, "problem": message}
 
 
-def _validate(task: TaskResult, sample: Sample, dataset, index: NeighbourIndex, entities: dict) -> str | None:
+def _validate(task: TaskResult, sample: Sample, dataset, index: NeighbourIndex) -> str | None:
     """Why this task cannot be applied, or None."""
     if task.problem:
         return task.problem
@@ -46,37 +46,23 @@ def _validate(task: TaskResult, sample: Sample, dataset, index: NeighbourIndex, 
         check_image_ref(task.image, sample, dataset.root)
     except ImageError as exc:
         return str(exc)
-    offered = task.candidates if task.candidates is not None else [*sample_candidates(sample, dataset.candidates, index), NIL]
-    strangers = [c for c in offered if c != NIL and c not in entities]
-    if strangers:
-        return f"task offers {strangers[0]!r}, which is not in kb.jsonl"
-    allowed, reasons = set(offered), set(reject_reasons())
+    # what the dataset offers, never the export's own copy of data.candidates (an export can be edited)
+    allowed, reasons = {*sample_candidates(sample, dataset.candidates, index), NIL}, set(reject_reasons())
     for vote in task.votes:
         label = f"annotation {vote.annotation_id}"
         if len(vote.entity) > 1:
             return f"{label} chose {len(vote.entity)} entities; the entity choice is single"
         if vote.entity and vote.entity[0] not in allowed:
-            return f"{label} chose {vote.entity[0]!r}, which is not among the task's candidates"
+            return (f"{label} chose {vote.entity[0]!r}, which is not among the candidates the dataset offers for this sample "
+                    f"({offered_from(sample)}; the export's data.candidates is not trusted)")
         unknown = sorted(set(vote.reasons) - reasons)
         if unknown:
             return f"{label} gave an unknown reject reason {unknown[0]!r}"
     return None
 
 
-def _swap_in(ids: list[str], sample_id: str, old: str, new: str) -> list[str]:
-    """The candidate set with ``new`` in place of a negative chosen by hash (never the old gold)."""
-    if new in ids:
-        return ids
-    slots = [i for i, eid in enumerate(ids) if eid != old] or list(range(len(ids)))
-    pick = slots[int(hashlib.sha256(f"{sample_id}\x1f{new}".encode()).hexdigest(), 16) % len(slots)]
-    out = list(ids)
-    out[pick] = new
-    return out
-
-
 def apply_review(dataset, tasks: list[TaskResult], *, source: str, export_sha256: str = "", export_format: str = "") -> Outcome:
     """Apply the decisions of ``tasks`` to a copy of ``dataset``; returns it with the report."""
-    entities = dataset.entities
     index = NeighbourIndex(dataset.kb)
     originals = {s.id: s for s in dataset.all_samples() if s.augmented_from is None}
     copies: dict[str, list[Sample]] = defaultdict(list)
@@ -97,7 +83,7 @@ def apply_review(dataset, tasks: list[TaskResult], *, source: str, export_sha256
             else:
                 unknown.append({"task": task.task_id, "sample_id": sid})
             continue
-        problem = _validate(task, originals.get(sid), dataset, index, entities) if task.problem is None else task.problem
+        problem = _validate(task, originals.get(sid), dataset, index) if task.problem is None else task.problem
         if problem:
             invalid.append(_problem(task, problem))
             continue
@@ -178,6 +164,17 @@ def apply_review(dataset, tasks: list[TaskResult], *, source: str, export_sha256
     return Outcome(dataset=new, report=report, notes=notes)
 
 
+def is_report(data: bytes) -> bool:
+    """Whether ``data`` is a review report emmel wrote (``emmel annotate import --report``)."""
+    import json
+
+    try:
+        report = json.loads(data.decode("utf-8"))
+    except ValueError:
+        return False
+    return isinstance(report, dict) and {"round", "tasks_seen", "invalid", "unknown_ids"} <= set(report)
+
+
 def report_path(round_no: int) -> str:
     return f"annotation/round-{round_no:03d}.json"
 
@@ -197,16 +194,9 @@ def _rebuild(dataset, relinks: dict, removals: dict, originals: dict, copies: di
             target = relinks.get(s.augmented_from or s.id)
             rows.append(replace(s, entity_id=target) if target else s)
         samples[split] = rows
-    candidates = {}
-    for split in EVAL_SPLITS:
-        if split not in dataset.candidates:
-            continue
-        table = {}
-        for sid, ids in dataset.candidates[split].items():
-            if sid in gone:
-                continue
-            table[sid] = _swap_in(ids, sid, originals[sid].entity_id, relinks[sid]) if sid in relinks and sid in originals else list(ids)
-        candidates[split] = table
+    # a relink picks one of the sample's candidates, so each set stays as it is (the old gold becomes a negative)
+    candidates = {split: {sid: list(ids) for sid, ids in dataset.candidates[split].items() if sid not in gone}
+                  for split in EVAL_SPLITS if split in dataset.candidates}
     rejects = list(dataset.rejects)
     for sid, (reason, detail) in removals.items():
         s = originals[sid]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from annotation.config import ENTITY, NIL, NOTE, REJECT
 from emmel.errors import EmmelError
+from emmel.io import json_error
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def load_export(path: str | Path) -> tuple[str, list[TaskResult]]:
     except UnicodeDecodeError as exc:
         raise EmmelError(f"not UTF-8 ({exc.reason} at byte {exc.start})", path=path) from None
     except json.JSONDecodeError as exc:
-        raise EmmelError(f"not a Label Studio export: invalid JSON ({exc.msg})", path=path, record=f"line {exc.lineno}") from None
+        raise EmmelError(f"not a Label Studio export: invalid JSON: {json_error(exc)}", path=path, record=f"line {exc.lineno}") from None
     return parse_export(data, path)
 
 

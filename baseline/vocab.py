@@ -94,8 +94,12 @@ def load_tokenizer(folder: str | Path):
     if (folder / "tokenizer.json").is_file() or (folder / "tokenizer_config.json").is_file():
         from transformers import AutoTokenizer
 
+        from baseline.checkpoints import pretrained
+
         try:
-            return AutoTokenizer.from_pretrained(str(folder))
+            return pretrained(AutoTokenizer, folder, "tokenizer")
+        except EmmelError:
+            raise
         except Exception as exc:  # a broken tokenizer file: say which folder
             if not (folder / "vocab.txt").is_file():
                 raise EmmelError(f"cannot load the tokenizer ({type(exc).__name__}: {exc})", path=folder) from None

@@ -34,7 +34,7 @@ from crawlers.journal import (
 )
 from emmel import TOOL
 from emmel.errors import EmmelError
-from emmel.io import atomic_write_text, dumps, write_json
+from emmel.io import atomic_write_text, check_output, dumps, write_json, write_marker
 
 SPIDERS = {
     "ihchina": "crawlers.spiders.ihchina.IhchinaSpider",
@@ -43,6 +43,7 @@ SPIDERS = {
 }
 STATE = ".emmel-crawl"
 OUR_OUTPUTS = ("records.jsonl", "source.json", "items", "images", STATE)
+KIND = "crawl"  # the output kind in the folder's emmel.io.MARKER
 REDIS_ENV = "EMMEL_REDIS_URL"
 
 
@@ -100,27 +101,34 @@ def check_options(opts: CrawlOptions) -> None:
 
 
 def prepare_out(opts: CrawlOptions) -> None:
-    """Refuse to mix two crawls in one folder unless told to resume or overwrite."""
+    """Refuse to mix two crawls in one folder unless told to resume or overwrite, and mark the folder
+    as a crawl's (``emmel.io`` rule: ``--overwrite`` only ever replaces a folder emmel marked)."""
     out = opts.out
     if out.exists() and not out.is_dir():
         raise EmmelError("output exists and is not a folder", path=out)
     if opts.resume:
         if not opts.redis_url:
             check_resumable(out)
-        return
-    if out.exists() and any(out.iterdir()):
+    elif out.exists() and any(out.iterdir()):
         if not opts.overwrite:
             raise EmmelError("output folder is not empty (use --resume to continue a crawl, or --overwrite)", path=out)
-        for name in OUR_OUTPUTS:  # only what a crawl writes; anything else of the user's stays
-            target = out / name
-            if name == STATE and target.is_dir():  # keep the HTTP cache: --overwrite --cache re-fetches nothing
-                for child in target.iterdir():
-                    if child.name != "httpcache":
-                        shutil.rmtree(child) if child.is_dir() else child.unlink()
-            elif target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+        check_output(out, kind=KIND, overwrite=True, partial=True)  # a crawl's folder; other entries of the user's stay
+        _remove_outputs(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, KIND, OUR_OUTPUTS)
+
+
+def _remove_outputs(out: Path) -> None:
+    for name in OUR_OUTPUTS:  # only what a crawl writes; anything else of the user's stays
+        target = out / name
+        if name == STATE and target.is_dir():  # keep the HTTP cache: --overwrite --cache re-fetches nothing
+            for child in target.iterdir():
+                if child.name != "httpcache":
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        elif target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
 
 
 def check_resumable(out: Path) -> None:

@@ -11,6 +11,7 @@ sibling folder and renamed into place at the end (see ``emmel.io.atomic_director
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections import Counter
@@ -19,12 +20,13 @@ from pathlib import Path
 
 from emmel.candidates import CandidateIndex, select_candidates
 from emmel.config import BuildConfig
-from emmel.dataset import Dataset
+from emmel.dataset import KIND, Dataset, reject_key
 from emmel.dedup import UnionFind, near_duplicate_clusters, near_duplicate_texts
 from emmel.engines import map_ordered
 from emmel.errors import EmmelError
 from emmel.images import ImageInfo, ImageLimits, ImageProblem, format_hash, inspect_image, read_image_file
-from emmel.io import atomic_directory, atomic_write_bytes, read_json, sha256_bytes, sha256_file, stable_id
+from emmel.io import (atomic_directory, atomic_write_bytes, check_output, dumps, read_json, sha256_bytes, sha256_file, stable_id,
+                      write_output_file)
 from emmel.kb import EntityMention, build_kb, read_kb_seed
 from emmel.labels import normalizer
 from emmel.progress import progress
@@ -118,7 +120,7 @@ class _Rejects:
                 print(f"warning: more {reason} records; all are listed in rejects.jsonl", file=sys.stderr)
 
 
-def _read_sources(sources, mapping, strict: bool, encoding: str | None = None) -> tuple[list[RawItem], list[dict]]:
+def _read_sources(sources, mapping, strict: bool, encoding: str | None = None, line_ids: bool = False) -> tuple[list[RawItem], list[dict]]:
     items, described = [], []
     names = Counter()
     for source in sources:
@@ -126,7 +128,7 @@ def _read_sources(sources, mapping, strict: bool, encoding: str | None = None) -
         before = len(items)
         records = records_file(path)
         read_as = detect_encoding(records, encoding)
-        for item in iter_source(path, mapping=mapping, encoding=read_as):
+        for item in iter_source(path, mapping=mapping, encoding=read_as, line_ids=line_ids):
             if strict and item.problem:
                 raise EmmelError(item.problem, path=item.location)
             items.append(item)
@@ -141,15 +143,15 @@ def _read_sources(sources, mapping, strict: bool, encoding: str | None = None) -
 
 
 def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None, overwrite: bool = False,
-              strict: bool = False, engine: str = "local", plots: bool = True) -> BuildReport:
+              strict: bool = False, engine: str = "local", plots: bool = True, line_ids: bool = False) -> BuildReport:
     """Build a dataset folder ``out`` from raw ``sources``; see the module docstring."""
     started = time.perf_counter()
     if not sources:
         raise EmmelError("no sources given")
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise EmmelError("output folder exists (use --overwrite to replace it)", path=out)
-    items, described = _read_sources(sources, mapping or {}, strict, config.encoding)
+    inputs = [*sources, *([config.kb_seed] if config.kb_seed else [])]
+    check_output(out, kind=KIND, overwrite=overwrite, inputs=inputs)  # fail in a second, not after the images
+    items, described = _read_sources(sources, mapping or {}, strict, config.encoding, line_ids)
     if not items:
         raise EmmelError("the sources hold no records")
     rejects = _Rejects()
@@ -166,6 +168,8 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
         else:
             seen_ids[result.sample_id] = result
             checked.append(result)
+    if not checked:
+        raise EmmelError(_nothing_kept(out, rejects.rows), path=out)
 
     # -- exact and near-duplicate images ------------------------------------------------------------
     # Same entity: copies within image_radius (re-encoded, resized, cropped) are duplicates.
@@ -231,7 +235,7 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
         group_entity.setdefault(group_of[k], entity_of[k])
     split_of_group = assign_splits({g: (group_entity[g], sizes[g]) for g in sizes}, config.split, config.seed)
 
-    with atomic_directory(out, overwrite=overwrite) as tmp:
+    with atomic_directory(out, kind=KIND, overwrite=overwrite, inputs=inputs) as tmp:
         samples: dict[str, list[Sample]] = {s: [] for s in SPLITS}
         originals: list[tuple[Sample, Path]] = []
         limits = ImageLimits.of(config.clean)
@@ -279,6 +283,28 @@ def _reread(c: Checked, limits: ImageLimits) -> bytes:
     if sha256_bytes(data) != c.info.sha256:
         raise EmmelError(f"image of record {c.item.record_id!r} changed during the build; build again", path=c.item.image_path)
     return data
+
+
+def _nothing_kept(out: Path, rows: list[Reject]) -> str:
+    """The one-line failure of a build that rejects every record; the rejects go to ``OUT.rejects.jsonl``."""
+    reasons = ", ".join(f"{reason} {n}" for reason, n in Counter(r.reason for r in rows).most_common())
+    listing = out.with_name(f"{out.name}.rejects.jsonl")
+    data = "".join(dumps(r.to_dict()) + "\n" for r in sorted(rows, key=reject_key)).encode("utf-8")
+    try:
+        write_output_file(listing, data, overwrite=True, is_ours=is_rejects_file, what="rejects list")
+        where = f"; each reject is listed in {listing}"
+    except (EmmelError, OSError):
+        where = ""
+    return f"all {len(rows)} input records were rejected ({reasons}), so no dataset was written{where}"
+
+
+def is_rejects_file(data: bytes) -> bool:
+    """Whether ``data`` is a rejects list emmel wrote (JSON Lines of rejects)."""
+    try:
+        rows = [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+    except ValueError:
+        return False
+    return all(isinstance(r, dict) and {"record", "reason"} <= set(r) for r in rows)
 
 
 def _by_title(checked: list[Checked]) -> dict[str, list[int]]:

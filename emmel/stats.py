@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from emmel.io import read_json, sha256_file
+from emmel.io import MARKER, read_json, sha256_file
 from emmel.schema import EVAL_SPLITS, SPLITS
 
 
@@ -59,7 +59,7 @@ def entity_frequency(dataset) -> Counter:
 def check(folder: str | Path) -> list[str]:
     """Every integrity problem of a dataset folder, as readable lines; empty when all is well.
 
-    Checks: schema of every file, sha256 of every file in the manifest, no stray files, split
+    Checks: at least one sample, schema of every file, sha256 of every file in the manifest, no stray files, split
     disjointness (ids, images and leakage groups), entity ids resolve, candidate sets hold the
     gold and λ distinct KB entities, augmentations only in train, and the accounting identity.
     """
@@ -82,8 +82,10 @@ def check(folder: str | Path) -> list[str]:
             problems.append(f"{rel}: sha256 differs from the manifest")
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
-        if path.is_file() and rel != MANIFEST and rel not in listed:
+        if path.is_file() and rel not in (MANIFEST, MARKER) and rel not in listed:
             problems.append(f"{rel}: file not listed in the manifest")
+    if not any(True for _ in dataset.all_samples()):
+        problems.append("the dataset holds no samples (every input record was rejected?)")
 
     entities = dataset.entities
     if len(entities) != len(dataset.kb):

@@ -227,17 +227,16 @@ def test_edits_relink_reject_nil_and_notes(tmp_path):
     dev, test = dataset.samples["dev"], dataset.samples["test"]
     train = sorted((s for s in dataset.samples["train"] if s.augmented_from is None), key=lambda s: s.id)
     augmented = {s.augmented_from: s for s in dataset.samples["train"] if s.augmented_from}
-    # a dev sample relinked to an entity outside its dataset candidate set (offered via the task list)
+    # a dev sample relinked to another entity of its candidate set
     relink_dev = dev[0]
-    outside = next(e.id for e in dataset.kb if e.id not in dataset.candidates["dev"][relink_dev.id])
-    tasks[relink_dev.id]["data"]["candidates"].insert(0, {"value": outside, "html": "x"})
+    inside = next(e for e in dataset.candidates["dev"][relink_dev.id] if e != relink_dev.entity_id)
     # a train sample with an augmented copy, relinked to a train candidate
     relink_train = next(s for s in train if s.id in augmented)
     train_target = values(tasks[relink_train.id])[1]
     rejected = next(s for s in train if s.id in augmented and s is not relink_train)
     nil = test[0]
     annotations = {
-        relink_dev.id: [[entity(outside)], [entity(outside), note("标签应为另一个项目")], [entity(relink_dev.entity_id)]],
+        relink_dev.id: [[entity(inside)], [entity(inside), note("标签应为另一个项目")], [entity(relink_dev.entity_id)]],
         relink_train.id: [[entity(train_target)]],
         rejected.id: [[reject("bad_image", "image_text_mismatch"), note("拼图")], [reject("bad_image")]],
         nil.id: [[entity(NIL)]],
@@ -251,9 +250,8 @@ def test_edits_relink_reject_nil_and_notes(tmp_path):
     assert check(tmp_path / "v2") == []
     new = Dataset.load(tmp_path / "v2")
     samples = {s.id: s for s in new.all_samples()}
-    assert samples[relink_dev.id].entity_id == outside
-    cands = new.candidates["dev"][relink_dev.id]
-    assert outside in cands and relink_dev.entity_id in cands and len(cands) == 5  # old gold kept as a hard negative
+    assert samples[relink_dev.id].entity_id == inside
+    assert new.candidates["dev"][relink_dev.id] == dataset.candidates["dev"][relink_dev.id]  # old gold kept as a hard negative
     assert samples[relink_train.id].entity_id == train_target
     assert samples[augmented[relink_train.id].id].entity_id == train_target  # the augmented copy follows
     assert rejected.id not in samples and augmented[rejected.id].id not in samples
@@ -355,7 +353,7 @@ def test_unknown_and_invalid_tasks_are_reported_and_skipped(tmp_path, capsys):
     report = read_json(tmp_path / "r.json")
     assert [u["sample_id"] for u in report["unknown_ids"]] == ["Sdoesnotexist"]
     problems = {p["sample_id"]: p["problem"] for p in report["invalid"]}
-    assert "not among the task's candidates" in problems[dev[0].id]
+    assert "not among the candidates the dataset offers" in problems[dev[0].id]
     assert "unknown reject reason 'not-a-reason'" in problems[dev[2].id]
     assert "leaves its folder" in problems[test[0].id]
     assert "not a plain relative path" in problems[test[1].id]
@@ -409,7 +407,7 @@ def test_all_unknown_ids_means_wrong_dataset(base, tmp_path):
 def test_import_never_writes_in_place(base, tmp_path, capsys):
     path = write(tmp_path / "export.json", json_export(http_tasks(base)))
     assert main(["annotate", "import", str(base), str(path), "--out", str(base), "--overwrite"]) == 2
-    assert "in place" in capsys.readouterr().err
+    assert "the input itself" in capsys.readouterr().err
     assert check(base) == []
 
 

@@ -165,10 +165,11 @@ def test_generic_csv_import_with_mapping(tmp_path):
         rows.append(f"{name},{name}在林中 {k},pics/{k}.jpg,animal")
     (tmp_path / "animals.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     result = emmel("build", tmp_path / "animals.csv", "--map", "title=name,text=caption,image=file,category=kind",
-                   "--out", tmp_path / "ANIMALS", "--lambda", "3", "--no-plots")
+                   "--out", tmp_path / "ANIMALS", "--lambda", "3", "--no-plots", "--line-ids")
     assert result.returncode == 0, result.stderr
     assert "kept" in result.stdout
     ds = Dataset.load(tmp_path / "ANIMALS")
+    assert sorted(s.source["record_id"] for s in ds.all_samples() if s.augmented_from is None) == [f"line{n}" for n in range(2, 7)]
     assert {e.label for e in ds.kb} == {"东北虎", "大熊猫", "丹顶鹤"}
     assert all(e.category == "animal" for e in ds.kb)
     assert emmel("stats", "--check", tmp_path / "ANIMALS").returncode == 0

@@ -551,7 +551,7 @@ def generate_mirror(out: str | Path, config: MirrorConfig | None = None, *, over
     """Write the mirror into ``out`` (atomically) and return its manifest."""
     config = config or MirrorConfig()
     files, manifest = generate(config)
-    with atomic_directory(out, overwrite=overwrite) as tmp:
+    with atomic_directory(out, kind="mirror", overwrite=overwrite) as tmp:
         for rel, data in sorted(files.items()):
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
