@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emmel.ocr.engines import make_engine  # noqa: E402
-from emmel.ocr.metrics import cer  # noqa: E402
+from emmel.ocr.recognizers import make_engine  # noqa: E402
+from tests.ocr_metrics import cer  # noqa: E402
 from emmel.ocr.pipeline import OcrConfig, ocr_pdf  # noqa: E402
-from emmel.synth.book import BookConfig, generate_book  # noqa: E402
+from tests.synth.book import BookConfig, generate_book  # noqa: E402
 
 A4 = (595.3, 841.9)
 ITEMS = ("撮罗子", "桦皮船", "驯鹿", "萨满服饰", "鄂温克族服饰", "瑟宾节")

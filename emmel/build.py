@@ -21,7 +21,7 @@ from emmel.candidates import CandidateIndex, select_candidates
 from emmel.config import BuildConfig
 from emmel.dataset import Dataset
 from emmel.dedup import UnionFind, near_duplicate_clusters, near_duplicate_texts
-from emmel.engines import map_ordered
+from emmel.parallel import map_ordered
 from emmel.errors import EmmelError
 from emmel.images import ImageInfo, ImageProblem, format_hash, inspect_image
 from emmel.io import atomic_directory, atomic_write_bytes, read_json, sha256_file, stable_id

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from baseline.distributed import shard
-from emmel.synth.learnable import LearnableConfig, write_learnable
+from tests.synth.learnable import LearnableConfig, write_learnable
 from tests.test_baseline_benchmark import cli, error_line
 from tests.helpers import free_port
 

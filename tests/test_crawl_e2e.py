@@ -19,8 +19,8 @@ import pytest
 from PIL import Image
 
 from emmel.sources import read_raw_records
-from emmel.synth.mirror import MirrorConfig, generate_mirror
-from emmel.synth.serve import serve_mirror
+from tests.synth.mirror import MirrorConfig, generate_mirror
+from crawlers.mirror_server import serve_mirror
 from tests.helpers import run_emmel
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from crawlers import redis_json
 from crawlers.spiders.guizhou import parse_info
 from crawlers.spiders.ihchina import IhchinaSpider
 from emmel.io import dumps
-from emmel.synth.serve import file_key
+from crawlers.mirror_server import file_key
 
 
 def test_clean_text_unescapes_ihchina_content_once_or_twice():

@@ -10,12 +10,12 @@ from PIL import Image
 
 from emmel.errors import EmmelError
 from emmel.ocr.captions import strip_figure_refs
-from emmel.ocr.metrics import cer
+from tests.ocr_metrics import cer
 from emmel.ocr.pipeline import OcrConfig, ocr_pdf
 from emmel.ocr.types import iou
 from emmel.sources import iter_source, read_raw_records
-from emmel.synth.book import BookConfig, generate_book
-from emmel.synth.book_figures import draw_figure
+from tests.synth.book import BookConfig, generate_book
+from tests.synth.book_figures import draw_figure
 from tests.helpers import run_emmel as _emmel
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,10 +5,10 @@ import pytest
 
 from emmel.errors import EmmelError
 from emmel.ocr.captions import describe, find_captions, pair_captions, title_from_caption, title_from_heading
-from emmel.ocr.engines import parse_tesseract_tsv, split_runs
+from emmel.ocr.recognizers import parse_tesseract_tsv, split_runs
 from emmel.ocr.figures import FigureConfig, detect_figures, embedded_figures
 from emmel.ocr.layout import analyse, parse_caption
-from emmel.ocr.metrics import cer
+from tests.ocr_metrics import cer
 from emmel.ocr.pdf import parse_pages
 from emmel.ocr.types import Figure, TextBox, iou
 

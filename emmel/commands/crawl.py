@@ -17,7 +17,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=False, help="output folder: a raw source folder (records.jsonl, images/)")
     parser.add_argument("--start-url", action="append", default=[], metavar="[SPIDER=]URL",
                         help="first list page (or site root ending in /) of a spider, e.g. a mirror; repeatable")
-    parser.add_argument("--mirror", metavar="URL", help="root URL of a local mirror serving all three sites (python -m emmel.synth.serve)")
+    parser.add_argument("--mirror", metavar="URL", help="root URL of a local mirror serving all three sites (python -m crawlers.mirror_server)")
     parser.add_argument("--max-pages", type=int, metavar="N", help="follow at most N list pages per spider (all their detail pages are crawled)")
     parser.add_argument("--cache", action="store_true", help="HTTP cache under OUT/.emmel-crawl/httpcache (re-runs fetch nothing twice)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted crawl in OUT without re-fetching")

@@ -42,7 +42,7 @@ def run(args) -> int:
     import shutil
 
     from crawlers.runner import CrawlOptions, run_crawl, summary
-    from emmel.synth.serve import serve_mirror
+    from crawlers.mirror_server import serve_mirror
 
     data, out = Path(args.data), Path(args.out)
     mirror, book, seed = data / "mirror", data / "sample_book.pdf", data / "ihchina_national_list.csv"

@@ -228,7 +228,7 @@ def ocr_pdf(pdf_path: str | Path, out_dir: str | Path, cfg: OcrConfig | None = N
 
     ``progress=True`` shows a bar on a terminal (see emmel.progress); False never does.
     """
-    from emmel.ocr.engines import make_engine
+    from emmel.ocr.recognizers import make_engine
     from emmel.ocr.pdf import PdfBook, parse_pages
     from emmel.sources import RawSourceWriter
 

@@ -227,7 +227,7 @@ def generate(cfg: LearnableConfig, root: str | Path):
         "name": cfg.name,
         "seed": cfg.seed,
         "lambda": min(cfg.candidates, len(rows)),
-        "config": {"generator": "emmel.synth.learnable", **asdict(cfg)},
+        "config": {"generator": "tests.synth.learnable", **asdict(cfg)},
         "sources": [{"name": "synth-learnable", "kind": "synthetic", "records": total}],
         "notes": [
             "Synthetic learnable dataset: images carry the craft (colour), descriptions carry the place (cue word); "
@@ -247,7 +247,7 @@ def write_learnable(out: str | Path, cfg: LearnableConfig | None = None, *, over
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m emmel.synth.learnable OUT [--seed S] [--crafts N] [--places N] [--candidates L]``."""
+    """``python -m tests.synth.learnable OUT [--seed S] [--crafts N] [--places N] [--candidates L]``."""
     import argparse
 
     parser = argparse.ArgumentParser(description="write a learnable synthetic MEL dataset")

@@ -191,7 +191,7 @@ def serve_mirror(root: str | Path, *, host: str = "127.0.0.1", port: int = 0,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emmel.synth.serve", description="Serve a mirror folder on 127.0.0.1.")
+    parser = argparse.ArgumentParser(prog="python -m crawlers.mirror_server", description="Serve a mirror folder on 127.0.0.1.")
     parser.add_argument("root", nargs="?", default="data/mirror")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
