@@ -9,8 +9,8 @@ imported.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from emmel.errors import EmmelError
 

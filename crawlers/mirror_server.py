@@ -53,7 +53,7 @@ class Routes:
     redirect: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_manifest(cls, root: Path) -> "Routes":
+    def from_manifest(cls, root: Path) -> Routes:
         path = root / "manifest.json"
         if not path.exists():
             return cls()
@@ -105,7 +105,7 @@ class MirrorServer:
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "MirrorServer":
+    def __enter__(self) -> MirrorServer:
         return self
 
     def __exit__(self, *exc) -> None:

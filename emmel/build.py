@@ -21,12 +21,12 @@ from emmel.candidates import CandidateIndex, select_candidates
 from emmel.config import BuildConfig
 from emmel.dataset import Dataset
 from emmel.dedup import UnionFind, near_duplicate_clusters, near_duplicate_texts
-from emmel.parallel import map_ordered
 from emmel.errors import EmmelError
 from emmel.images import ImageInfo, ImageProblem, format_hash, inspect_image
 from emmel.io import atomic_directory, atomic_write_bytes, read_json, sha256_file, stable_id
 from emmel.kb import EntityMention, build_kb, read_kb_seed
 from emmel.labels import normalizer
+from emmel.parallel import map_ordered
 from emmel.progress import progress
 from emmel.schema import SPLITS, Reject, Sample
 from emmel.sources.raw import RECORDS_FILE, SOURCE_FILE, RawItem, iter_source

@@ -17,7 +17,7 @@ def write_parquet(dataset, folder: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    def table(rows: list[dict]) -> "pa.Table":
+    def table(rows: list[dict]) -> pa.Table:
         flat = [{k: (dumps(v) if isinstance(v, (dict, list)) and k not in ("aliases", "source_urls") else v) for k, v in r.items()} for r in rows]
         return pa.Table.from_pylist(flat) if flat else pa.table({})
 
@@ -110,7 +110,8 @@ def write_card(dataset, folder: Path) -> None:
         lines += [format_table([{"reason": k, "records": v} for k, v in reasons.items()]), ""]
     lines += ["## Sources", ""]
     for source in meta.get("sources", []):
-        lines.append(f"- `{source.get('name')}` ({source.get('kind', 'unknown')}): {source.get('records', '?')} records, sha256 `{source.get('records_sha256', '')[:16]}`")
+        lines.append(f"- `{source.get('name')}` ({source.get('kind', 'unknown')}): {source.get('records', '?')} records, "
+                     f"sha256 `{source.get('records_sha256', '')[:16]}`")
     if kinds:
         lines += ["", format_table([{"source kind": k, "samples": v} for k, v in sorted(kinds.items())])]
     lines += ["", "## Licenses and attribution", "", format_table([{"license": k, "samples": v} for k, v in sorted(licenses.items())]), ""]

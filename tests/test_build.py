@@ -11,9 +11,9 @@ import pytest
 from emmel.build import run_build
 from emmel.config import load_config
 from emmel.dataset import Dataset
+from emmel.integrity import check
 from emmel.io import read_jsonl
 from emmel.kb import entity_id
-from emmel.stats import check
 from tests.helpers import run_emmel as emmel
 from tests.messy import encode, make_messy_source, pattern_image
 
@@ -197,7 +197,7 @@ def test_cli_errors_are_one_line(messy, tmp_path):
     for args, needle in cases:
         result = emmel(*args)
         assert result.returncode == 2, (args, result.stderr)
-        lines = [l for l in result.stderr.splitlines() if l.strip()]
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and needle in lines[0] and "Traceback" not in result.stderr, result.stderr
     assert not (tmp_path / "o").exists()
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.synth.mirror import NOTE, MirrorConfig, generate, generate_mirror
 from crawlers.mirror_server import Routes, serve_mirror
+from tests.synth.mirror import NOTE, MirrorConfig, generate, generate_mirror
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "data" / "mirror"
@@ -92,7 +92,7 @@ def test_pictures_of_one_entity_share_a_visual_signature():
     manifest = json.loads((BUNDLED / "manifest.json").read_text(encoding="utf-8"))
     feats, labels = [], []
     for site in manifest["sites"].values():
-        for idx, e in enumerate(site["entities"]):
+        for e in site["entities"]:
             for pic in e["pictures"]:
                 if pic["kind"] == "ok":
                     feats.append(_features(BUNDLED / pic["path"]))

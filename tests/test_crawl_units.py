@@ -7,15 +7,15 @@ import json
 
 from scrapy.http import HtmlResponse, Request, TextResponse
 
+from crawlers import redis_json
 from crawlers.ethnic import ethnic_group
 from crawlers.middlewares import EncodingFallbackMiddleware, backoff_delay
+from crawlers.mirror_server import file_key
 from crawlers.records import choose_text, clean_text, excerpt, item_to_records, split_batch, usable_label
-from crawlers.runner import CrawlOptions, build_settings, merge_parts, summary, CrawlReport
-from crawlers import redis_json
+from crawlers.runner import CrawlOptions, CrawlReport, build_settings, merge_parts, summary
 from crawlers.spiders.guizhou import parse_info
 from crawlers.spiders.ihchina import IhchinaSpider
 from emmel.io import dumps
-from crawlers.mirror_server import file_key
 
 
 def test_clean_text_unescapes_ihchina_content_once_or_twice():

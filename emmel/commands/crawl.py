@@ -8,7 +8,6 @@ from urllib.parse import urlsplit
 
 from emmel.errors import EmmelError
 
-HELP = "crawl intangible-cultural-heritage sites with Scrapy into a raw source"
 SPIDER_NAMES = ("ihchina", "guangdong", "guizhou")
 
 
@@ -28,7 +27,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--delay", type=float, metavar="SECONDS", help="delay between requests to one site (default 1.0, randomised 0.5-1.5x)")
     parser.add_argument("--concurrency", type=int, metavar="N", help="requests in flight per site (default 1)")
     parser.add_argument("--backoff", type=float, metavar="SECONDS", help="wait before the first retry of a 429/5xx (default 2, doubles each retry)")
-    parser.add_argument("--min-image-size", type=int, default=0, metavar="PX", help="skip images whose width or height is below PX (default 0: keep, the build decides)")
+    parser.add_argument("--min-image-size", type=int, default=0, metavar="PX",
+                        help="skip images whose width or height is below PX (default 0: keep, the build decides)")
     parser.add_argument("--ignore-robots", action="store_true", help="do not obey robots.txt (only for your own mirror)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any Scrapy setting, e.g. --set DOWNLOAD_TIMEOUT=30")
     parser.add_argument("--log-level", default="INFO", help="Scrapy log level (default INFO)")

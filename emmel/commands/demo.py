@@ -41,8 +41,8 @@ def _cli(*argv: str) -> None:
 def run(args) -> int:
     import shutil
 
-    from crawlers.runner import CrawlOptions, run_crawl, summary
     from crawlers.mirror_server import serve_mirror
+    from crawlers.runner import CrawlOptions, run_crawl, summary
 
     data, out = Path(args.data), Path(args.out)
     mirror, book, seed = data / "mirror", data / "sample_book.pdf", data / "ihchina_national_list.csv"

@@ -95,7 +95,10 @@ def draw_image(rng: random.Random, colour: tuple[int, int, int], shape: str, min
     from PIL import Image, ImageDraw
 
     width, height = rng.randint(min_side, max_side), rng.randint(min_side, max_side)
-    jitter = lambda c: max(0, min(255, c + rng.randint(-25, 25)))
+
+    def jitter(c: int) -> int:
+        return max(0, min(255, c + rng.randint(-25, 25)))
+
     image = Image.new("RGB", (width, height), tuple(jitter(c) for c in colour))
     draw = ImageDraw.Draw(image)
     for _ in range(rng.randint(2, 5)):

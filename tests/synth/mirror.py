@@ -98,7 +98,7 @@ class MirrorConfig:
     faults: bool = False  # test-only: missing fields, robots, redirect, 429/503, broken/oversized, undeclared GBK
 
     @classmethod
-    def for_tests(cls, seed: int = 7) -> "MirrorConfig":
+    def for_tests(cls, seed: int = 7) -> MirrorConfig:
         """A small mirror with every fault, quick to generate and crawl (two ihchina list pages)."""
         return cls(seed=seed, ihchina=8, guangdong=3, guizhou=3, images_min=2, images_max=3, size_min=200,
                    size_max=260, provincial_page_size=2, faults=True)
