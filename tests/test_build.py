@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from emmel import __version__
 from emmel.build import run_build
 from emmel.config import load_config
 from emmel.dataset import Dataset
@@ -18,6 +21,8 @@ from tests.helpers import run_emmel as emmel
 from tests.messy import encode, make_messy_source, pattern_image
 
 ROOT = Path(__file__).resolve().parents[1]
+PINS = ROOT / "tests" / "pinned" / "messy_build.json"
+PINNED_LIBRARIES = ("numpy", "pillow", "albumentations", "opencv-python-headless", "pyarrow", "matplotlib", "opencc-python-reimplemented")
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +225,45 @@ def test_check_detects_tampering(built, tmp_path):
     assert any("not among the candidates" in p for p in problems)
     result = emmel("stats", "--check", copy)
     assert result.returncode == 1 and "problem" in result.stdout
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in PINNED_LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def test_build_bytes_are_pinned(built):
+    """Every file of the messy build has the sha256 pinned in tests/pinned/messy_build.json.
+
+    `emmel build` promises that the same inputs and seed give a byte-identical folder, also across
+    versions of emmel: a refactoring must not change a single byte, and a change of the dataset's
+    content (a rule, a default, the card) must be a decision, recorded by re-pinning in the same
+    commit with the reason in its message. A failure names the files that changed.
+
+    The pins also depend on the libraries that encode bytes: Pillow (the test's source JPEGs, the
+    augmented copies, and so every image sha256 and pHash in the JSONL), pyarrow (its version is in
+    every Parquet footer), matplotlib (plots). After upgrading one of them, check that the old emmel
+    commit gives the new bytes too, then re-pin: ``EMMEL_REPIN=1 pytest tests/test_build.py -k pinned``.
+    """
+    out, _ = built
+    files = {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(out.rglob("*")) if p.is_file()}
+    if os.environ.get("EMMEL_REPIN"):
+        PINS.parent.mkdir(exist_ok=True)
+        PINS.write_text(json.dumps({"emmel": __version__, "libraries": _library_versions(), "files": files},
+                                   indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        pytest.fail(f"re-pinned {len(files)} files in {PINS}; review `git diff` and commit it with the reason")
+    pinned = json.loads(PINS.read_text(encoding="utf-8"))
+    changed = sorted(rel for rel in files.keys() & pinned["files"].keys() if files[rel] != pinned["files"][rel])
+    added, gone = sorted(files.keys() - pinned["files"].keys()), sorted(pinned["files"].keys() - files.keys())
+    assert not (changed or added or gone), (
+        f"the build's bytes changed: {len(changed)} files differ (e.g. {changed[:5]}), {len(added)} new (e.g. {added[:3]}), "
+        f"{len(gone)} gone (e.g. {gone[:3]}); libraries when pinned {pinned['libraries']}, now {_library_versions()}"
+    )
