@@ -25,11 +25,6 @@ from emmel import TOOL
 from emmel.errors import EmmelError
 from emmel.io import atomic_write_text, dumps, iter_jsonl_lines, write_json
 
-SPIDERS = {
-    "ihchina": "crawlers.spiders.ihchina.IhchinaSpider",
-    "guangdong": "crawlers.spiders.guangdong.GuangdongSpider",
-    "guizhou": "crawlers.spiders.guizhou.GuizhouSpider",
-}
 STATE = ".emmel-crawl"
 OUR_OUTPUTS = ("records.jsonl", "source.json", "items", "images", STATE)
 REDIS_ENV = "EMMEL_REDIS_URL"
@@ -40,7 +35,7 @@ class CrawlOptions:
     """Everything ``emmel crawl`` can be told; defaults are the polite ones."""
 
     out: Path
-    spiders: list[str] = field(default_factory=lambda: list(SPIDERS))
+    spiders: list[str] = field(default_factory=lambda: spider_loader().list())
     start_urls: dict[str, str] = field(default_factory=dict)
     mirror: str | None = None
     max_pages: int | None = None
@@ -60,6 +55,23 @@ class CrawlOptions:
     progress: bool | None = None  # None: a bar on a terminal, periodic lines otherwise
 
 
+def project_settings(overrides: dict | None = None):
+    """Scrapy ``Settings`` from ``crawlers/settings.py``, with ``overrides`` on top (command-line priority)."""
+    from scrapy.settings import Settings
+
+    settings = Settings()
+    settings.setmodule("crawlers.settings", priority="project")
+    settings.setdict(overrides or {}, priority="cmdline")
+    return settings
+
+
+def spider_loader():
+    """Scrapy's own SpiderLoader over the ``SPIDER_MODULES`` of crawlers/settings.py: the one registry of spiders."""
+    from scrapy.spiderloader import get_spider_loader
+
+    return get_spider_loader(project_settings())
+
+
 @dataclass
 class CrawlReport:
     stats: dict[str, dict]  # spider -> Scrapy stats
@@ -69,9 +81,10 @@ class CrawlReport:
 
 
 def check_options(opts: CrawlOptions) -> None:
-    unknown = [s for s in opts.spiders if s not in SPIDERS]
+    known = spider_loader().list()
+    unknown = [s for s in opts.spiders if s not in known]
     if unknown:
-        raise EmmelError(f"unknown spider {unknown[0]!r} (choose from {', '.join(SPIDERS)})")
+        raise EmmelError(f"unknown spider {unknown[0]!r} (choose from {', '.join(known)})")
     for name, url in opts.start_urls.items():
         if name not in opts.spiders:
             raise EmmelError(f"--start-url for {name!r}, which is not being crawled")
@@ -215,28 +228,21 @@ def run_crawl(opts: CrawlOptions, *, echo=print) -> CrawlReport:
     (opts.out / STATE).mkdir(exist_ok=True)
 
     from scrapy.crawler import AsyncCrawlerProcess, Crawler
-    from scrapy.settings import Settings
-    from scrapy.utils.misc import load_object
 
     from crawlers.progress import Progress
-
-    def settings_for(overrides: dict) -> Settings:
-        settings = Settings()
-        settings.setmodule("crawlers.settings", priority="project")
-        settings.setdict(overrides, priority="cmdline")
-        return settings
 
     log_file = opts.log_file if opts.log_file is not None else str(opts.out / STATE / "crawl.log")
     common = {"LOG_LEVEL": opts.log_level.upper()}
     if log_file != "-":
         common.update({"LOG_FILE": log_file, "LOG_FILE_APPEND": True})
-    process = AsyncCrawlerProcess(settings_for(common))
+    process = AsyncCrawlerProcess(project_settings(common))
+    loader = spider_loader()
     progress = Progress(enabled=opts.progress, echo=echo)
     spiders, crawlers = {}, {}
     for name in opts.spiders:
-        cls = load_object(SPIDERS[name])
+        cls = loader.load(name)
         spiders[name] = cls
-        crawler = Crawler(cls, settings_for({**common, **build_settings(opts, name)}))
+        crawler = Crawler(cls, project_settings({**common, **build_settings(opts, name)}))
         progress.watch(crawler)
         crawlers[name] = crawler
         process.crawl(crawler, **spider_kwargs(opts, name))
