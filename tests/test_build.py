@@ -87,6 +87,25 @@ def test_check_passes_and_card(built):
     assert len(train) == len(read_jsonl(out / "train.jsonl"))
 
 
+def test_card_front_matter_lets_datasets_load_the_folder(built, tmp_path):
+    """The card's YAML header points the real `datasets` package at the Parquet files: no arguments needed."""
+    from datasets import load_dataset
+
+    out, report = built
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("---\npretty_name: \"EMMEL\"\n") and "\n---\n\n# EMMEL dataset card\n" in card
+    assert "- 1K<n<10K" not in card and "- n<1K" in card and "## Statistics (Table 1)" in card  # old content kept
+    cache = str(tmp_path / "hf-cache")
+    splits = load_dataset(str(out), cache_dir=cache)
+    assert set(splits) == {"train", "dev", "test"}
+    for split, rows in splits.items():
+        jsonl = read_jsonl(out / f"{split}.jsonl")
+        assert rows.num_rows == len(jsonl) == report.counts["samples"][split]
+        assert sorted(rows["id"]) == sorted(r["id"] for r in jsonl)
+    kb = load_dataset(str(out), "kb", cache_dir=cache)["kb"]
+    assert sorted(kb["label"]) == sorted(r["label"] for r in read_jsonl(out / "kb.jsonl"))
+
+
 def test_normalisation_and_kb(built):
     out, _ = built
     ds = Dataset.load(out)
