@@ -105,3 +105,34 @@ def test_text_mode_reject_keeps_the_earliest(source, tmp_path):
         assert rejects[record_id]["duplicate_of"] == samples["a0"].id
     assert report.counts["input_records"] == report.counts["kept"] + report.counts["rejected"] == len(RECORDS)
     assert check(report.out) == []
+
+
+def test_integrity_checks_run_alone(source, tmp_path):
+    """Each named check of `emmel stats --check` finds its own kind of problem in a loaded dataset."""
+    from dataclasses import replace
+
+    from emmel import integrity
+
+    out = run_build([source], tmp_path / "ds", load_config(None, CONFIG), plots=False).out
+    dataset = Dataset.load(out)
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    listed = manifest["files"]
+    assert integrity.check_samples(dataset, listed) == integrity.check_leakage(dataset) == []
+    assert integrity.check_candidates(dataset, 3) == integrity.check_counts(dataset, manifest["counts"]) == []
+
+    dev, test = dataset.samples["dev"][0], dataset.samples["test"][0]
+    dataset.samples["test"][0] = replace(test, group=dev.group)
+    assert integrity.check_leakage(dataset) == [f"group shared across splits (1), e.g. {dev.group}"]
+    dataset.candidates["dev"][dev.id] = [c for c in dataset.candidates["dev"][dev.id] if c != dev.entity_id]
+    assert integrity.check_candidates(dataset, 3) == [
+        f"candidates/dev.jsonl: sample {dev.id}: gold {dev.entity_id} not among the candidates",
+        f"candidates/dev.jsonl: sample {dev.id}: 2 candidates, expected 3",
+    ]
+    assert integrity.check_samples(dataset, {}) == [f"{s.split}.jsonl: sample {s.id}: image {s.image} not in the manifest"
+                                                    for split in ("train", "dev", "test") for s in dataset.samples[split]]
+    assert integrity.check_counts(dataset, {**manifest["counts"], "kept": 1}) == [
+        f"accounting: input_records {len(RECORDS)} != kept 1 + rejected 1",
+        f"manifest counts.kept = 1 but the files hold {len(RECORDS) - 1}",
+    ]
+    (out / "stray.txt").write_text("not ours")
+    assert integrity.check_files(out, listed) == ["stray.txt: file not listed in the manifest"]
