@@ -24,17 +24,18 @@ from emmel.config import BuildConfig, CleanConfig, DedupConfig
 from emmel.dataset import Dataset
 from emmel.dedup import UnionFind, near_duplicate_clusters, near_duplicate_texts
 from emmel.errors import EmmelError
-from emmel.images import ImageInfo, ImageProblem, format_hash, inspect_image
-from emmel.io import atomic_directory, atomic_write_bytes, read_json, sha256_file, stable_id
+from emmel.images import ImageInfo, ImageLimits, ImageProblem, format_hash, inspect_image, read_image_file
+from emmel.io import atomic_directory, atomic_write_bytes, read_json, sha256_bytes, sha256_file, stable_id
 from emmel.kb import EntityMention, build_kb, read_kb_seed
 from emmel.labels import normalizer
 from emmel.parallel import map_ordered
 from emmel.progress import progress
 from emmel.schema import SPLITS, Entity, Reject, Sample
-from emmel.sources.raw import RECORDS_FILE, SOURCE_FILE, RawItem, iter_source
+from emmel.sources.raw import SOURCE_FILE, RawItem, iter_source, records_file
 from emmel.split import assign_splits
+from emmel.textfiles import detect_encoding
 
-INPUT_PROBLEMS = {"malformed_record", "bad_encoding", "missing_field", "unsafe_path", "missing_image"}
+INPUT_PROBLEMS = {"malformed_record", "bad_encoding", "missing_field", "unsafe_path", "missing_image", "not_a_regular_file"}
 
 
 @dataclass
@@ -61,6 +62,7 @@ class BuildReport:
     counts: dict
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)  # name, kind, records, records_sha256, encoding
 
 
 def check_record(item: RawItem, config: BuildConfig) -> Checked | tuple[str, str]:
@@ -70,14 +72,12 @@ def check_record(item: RawItem, config: BuildConfig) -> Checked | tuple[str, str
         return reason, detail
     record = item.record
     try:
-        data = item.image_path.read_bytes()
-    except FileNotFoundError:
-        return "missing_image", f"image file {record.image!r} not found"
-    except OSError as exc:
-        return "missing_image", f"cannot read image {record.image!r}: {exc.strerror}"
-    try:
-        info = inspect_image(data, config.clean)
+        info = inspect_image(read_image_file(item.image_path, ImageLimits.of(config.clean)), config.clean)
     except ImageProblem as exc:
+        if exc.reason == "missing_image" and exc.detail == "not found":
+            return "missing_image", f"image file {record.image!r} not found"
+        if exc.reason in ("missing_image", "not_a_regular_file", "file_too_large"):
+            return exc.reason, f"image {record.image!r}: {exc.detail}"
         return exc.reason, exc.detail
     norm = normalizer(config.normalize)
     text = norm(record.text)
@@ -131,7 +131,7 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
     out = Path(out)
     if out.exists() and not overwrite:
         raise EmmelError("output folder exists (use --overwrite to replace it)", path=out)
-    items, described = read_sources(sources, mapping or {}, strict)
+    items, described = read_sources(sources, mapping or {}, strict, config.encoding)
     rejects = Rejects()
     checked = check_records(items, config, rejects, engine=engine)
     checked = drop_identical_images(checked, rejects)
@@ -141,7 +141,7 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
     group_of = leakage_groups(checked, text_links, config.dedup)
     split_of = assign_group_splits(group_of, entity_of, config)
     with atomic_directory(out, overwrite=overwrite) as tmp:
-        samples = copy_images(checked, entity_of, group_of, split_of, tmp)
+        samples = copy_images(checked, entity_of, group_of, split_of, tmp, ImageLimits.of(config.clean))
         if config.augment.enabled and config.augment.ops:
             samples["train"] += augment_train(samples["train"], config, tmp)
         dataset = Dataset(
@@ -150,19 +150,23 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
                   "lambda": config.candidates.size, "input_records": len(items)},
         )
         counts = export(dataset, tmp, plots=plots)
-    return BuildReport(out=out, counts=counts, seconds=time.perf_counter() - started, warnings=rejects.warnings)
+    return BuildReport(out=out, counts=counts, seconds=time.perf_counter() - started, warnings=rejects.warnings,
+                       sources=described)
 
 
 # ---------------------------------------------------------------------------------------- stages
 
-def read_sources(sources, mapping: dict, strict: bool) -> tuple[list[RawItem], list[dict]]:
-    """Every record of every source (problems included, as items to reject), and a description of each source."""
+def read_sources(sources, mapping: dict, strict: bool, encoding: str | None = None) -> tuple[list[RawItem], list[dict]]:
+    """Every record of every source (problems included, as items to reject), and a description of each source.
+    ``encoding``: of the records files (None: detected per file, ``emmel.textfiles.detect_encoding``)."""
     items, described = [], []
     names = Counter()
     for source in sources:
         path = Path(source)
         before = len(items)
-        for item in iter_source(path, mapping=mapping):
+        records = records_file(path)
+        read_as = detect_encoding(records, encoding)
+        for item in iter_source(path, mapping=mapping, encoding=read_as):
             if strict and item.problem:
                 raise EmmelError(item.problem, path=item.location)
             items.append(item)
@@ -170,10 +174,9 @@ def read_sources(sources, mapping: dict, strict: bool) -> tuple[list[RawItem], l
         names[name] += 1
         if names[name] > 1:
             raise EmmelError(f"two sources are named {name!r}; sample ids would collide (rename one folder)", path=path)
-        records_file = path / RECORDS_FILE if path.is_dir() else path
         meta = read_json(path / SOURCE_FILE) if path.is_dir() and (path / SOURCE_FILE).exists() else {}
         described.append({"name": name, "kind": meta.get("kind", "import"), "records": len(items) - before,
-                          "records_sha256": sha256_file(records_file)})
+                          "records_sha256": sha256_file(records), "encoding": read_as})
     if not items:
         raise EmmelError("the sources hold no records")
     return items, described
@@ -292,14 +295,14 @@ def assign_group_splits(group_of: list[str], entity_of: list[str], config: Build
 
 
 def copy_images(checked: list[Checked], entity_of: list[str], group_of: list[str], split_of: list[str],
-                folder: Path) -> dict[str, list[Sample]]:
+                folder: Path, limits: ImageLimits) -> dict[str, list[Sample]]:
     """The samples of each split, with their images copied (content-addressed) into ``folder/images``."""
     samples: dict[str, list[Sample]] = {s: [] for s in SPLITS}
     for k, c in enumerate(progress(checked, desc="copy images")):
         rel = f"images/{c.info.sha256[:2]}/{c.info.sha256}.{c.info.ext}"
         target = folder / rel
         if not target.exists():
-            atomic_write_bytes(target, c.item.image_path.read_bytes())
+            atomic_write_bytes(target, _reread(c, limits))
         record = c.item.record
         samples[split_of[k]].append(Sample(
             id=c.sample_id, image=rel, text=c.text, entity_id=entity_of[k], split=split_of[k],
@@ -314,14 +317,16 @@ def augment_train(train: list[Sample], config: BuildConfig, folder: Path) -> lis
     """Augmented copies of the train samples whose images are in ``folder`` (seeded per sample; train only)."""
     from emmel.augment import augment_image, draw_params
 
-    lenient = CleanConfig(min_side=1, max_aspect=1e9, max_pixels=config.clean.max_pixels, min_text_len=0, max_text_len=10**9)
+    lenient = CleanConfig(min_side=1, max_aspect=1e9, max_pixels=config.clean.max_pixels, max_bytes=config.clean.max_bytes,
+                          min_text_len=0, max_text_len=10**9)
+    limits = ImageLimits.of(config.clean)
     out = []
     for sample in progress(list(train), desc="augment train"):
         data = (folder / sample.image).read_bytes()
         for op in config.augment.ops:
             for copy in range(config.augment.copies):
                 params = draw_params(op, config.augment, config.seed, f"{sample.id}:{copy}")
-                augmented = augment_image(data, op, params, config.augment.jpeg_quality)
+                augmented = augment_image(data, op, params, config.augment.jpeg_quality, limits)
                 info = inspect_image(augmented, lenient)
                 rel = f"images/{info.sha256[:2]}/{info.sha256}.jpg"
                 if not (folder / rel).exists():
@@ -333,6 +338,18 @@ def augment_train(train: list[Sample], config: BuildConfig, folder: Path) -> lis
                     augmented_from=sample.id, augmentation={"op": op, "params": params},
                 ))
     return out
+
+
+def _reread(c: Checked, limits: ImageLimits) -> bytes:
+    """The image bytes again, for the copy; they must be the bytes the check stage saw."""
+    try:
+        data = read_image_file(c.item.image_path, limits)
+    except ImageProblem as exc:
+        raise EmmelError(f"image of record {c.item.record_id!r} became unreadable during the build ({exc.detail})",
+                         path=c.item.image_path) from None
+    if sha256_bytes(data) != c.info.sha256:
+        raise EmmelError(f"image of record {c.item.record_id!r} changed during the build; build again", path=c.item.image_path)
+    return data
 
 
 def select_candidate_sets(kb: list[Entity], samples: dict[str, list[Sample]], config: BuildConfig) -> dict[str, dict[str, list[str]]]:
