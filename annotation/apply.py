@@ -61,18 +61,66 @@ def _validate(task: TaskResult, sample: Sample, dataset, index: NeighbourIndex) 
     return None
 
 
+@dataclass
+class Decisions:
+    """What the votes decided, sample by sample (``decide``), and what was counted on the way."""
+
+    relinks: dict[str, str] = field(default_factory=dict)  # sample id -> new entity id
+    removals: dict[str, tuple[str, str]] = field(default_factory=dict)  # sample id -> (reason, detail)
+    changes: list[dict] = field(default_factory=list)
+    removed: list[dict] = field(default_factory=list)
+    conflicts: list[dict] = field(default_factory=list)
+    notes: list[dict] = field(default_factory=list)
+    confirmed: int = 0
+    annotations: int = 0
+    unannotated: int = 0
+
+
 def apply_review(dataset, tasks: list[TaskResult], *, source: str, export_sha256: str = "", export_format: str = "") -> Outcome:
-    """Apply the decisions of ``tasks`` to a copy of ``dataset``; returns it with the report."""
-    index = NeighbourIndex(dataset.kb)
+    """Apply the decisions of ``tasks`` to a copy of ``dataset``; returns it with the report.
+
+    triage (which tasks can be applied) -> decide (majority per sample) -> rebuild the dataset -> report.
+    """
     originals = {s.id: s for s in dataset.all_samples() if s.augmented_from is None}
     copies: dict[str, list[Sample]] = defaultdict(list)
     for s in dataset.all_samples():
         if s.augmented_from is not None:
             copies[s.augmented_from].append(s)
-    augmented = {c.id for group in copies.values() for c in group}
-    rounds = dataset.meta.get("annotation", {}).get("rounds", [])
-    round_no = len(rounds) + 1
+    round_no = len(dataset.meta.get("annotation", {}).get("rounds", [])) + 1
+    accepted, invalid, unknown = triage(dataset, tasks, originals, copies)
+    decisions = decide(accepted, originals, round_no)
+    new = _rebuild(dataset, decisions.relinks, decisions.removals, originals, copies)
+    report = {
+        "round": round_no,
+        "source": source,
+        "format": export_format,
+        "export_sha256": export_sha256,
+        "tasks_seen": len(tasks),
+        "samples_reviewed": len(accepted),
+        "annotations": decisions.annotations,
+        "unannotated_tasks": decisions.unannotated,
+        "confirmed": decisions.confirmed,
+        "changed": len(decisions.changes),
+        "rejected": sum(1 for r in decisions.removed if r["reason"] == REJECTED_REASON),
+        "nil": sum(1 for r in decisions.removed if r["reason"] == NIL_REASON),
+        "conflicting": len(decisions.conflicts),
+        "notes": len(decisions.notes),
+        "unknown_ids": unknown,
+        "invalid": invalid,
+        "edited": bool(decisions.relinks or decisions.removals or decisions.notes),
+        "changes": decisions.changes,
+        "removed": decisions.removed,
+        "conflicts": decisions.conflicts,
+    }
+    if report["edited"]:
+        new.meta = _with_round(new.meta, report)
+    return Outcome(dataset=new, report=report, notes=decisions.notes)
 
+
+def triage(dataset, tasks: list[TaskResult], originals: dict, copies: dict) -> tuple[dict[str, list[TaskResult]], list[dict], list[dict]]:
+    """The applicable tasks per sample id, the invalid ones (with why) and those of samples not in the dataset."""
+    index = NeighbourIndex(dataset.kb)
+    augmented = {c.id for group in copies.values() for c in group}
     invalid, unknown = [], []
     accepted: dict[str, list[TaskResult]] = defaultdict(list)
     for task in tasks:
@@ -88,80 +136,59 @@ def apply_review(dataset, tasks: list[TaskResult], *, source: str, export_sha256
             invalid.append(_problem(task, problem))
             continue
         accepted[sid].append(task)
+    return accepted, invalid, unknown
 
-    relinks: dict[str, str] = {}
-    removals: dict[str, tuple[str, str]] = {}
-    changes, removed, conflicts, notes = [], [], [], []
-    confirmed = annotations = unannotated = 0
+
+def decide(accepted: dict[str, list[TaskResult]], originals: dict, round_no: int) -> Decisions:
+    """The majority decision of each reviewed sample (samples in id order; see the module docstring)."""
+    decisions = Decisions()
     for sid in sorted(accepted):
-        sample = originals[sid]
-        votes = [(task, vote) for task in accepted[sid] for vote in task.votes]
-        annotations += len(votes)
-        unannotated += sum(1 for task in accepted[sid] if not task.votes)
-        tally = Counter(vote.decision for _, vote in votes if vote.decision)
-        outcome = None
-        if tally:
-            top = max(tally.values())
-            winners = sorted(k for k, n in tally.items() if n == top)
-            if len(winners) > 1:
-                conflicts.append({"sample_id": sid, "votes": dict(sorted(tally.items()))})
-                outcome = "conflict"
-            else:
-                outcome = winners[0]
-        for task, vote in votes:
-            if vote.note:
-                notes.append({"round": round_no, "sample_id": sid, "task": task.task_id, "annotation": vote.annotation_id,
-                              "annotator": vote.annotator, "decision": vote.decision, "note": vote.note})
-        sample_notes = " | ".join(vote.note for _, vote in votes if vote.note)
-        if outcome is None or outcome == "conflict":
-            continue
-        if outcome == f"link:{sample.entity_id}":
-            confirmed += 1
-        elif outcome.startswith("link:"):
-            relinks[sid] = outcome[len("link:"):]
-            changes.append({"sample_id": sid, "split": sample.split, "from": sample.entity_id, "to": relinks[sid]})
-        else:
-            if outcome == "nil":
-                reason, detail = NIL_REASON, f"review round {round_no}: the entity is not in the KB (NIL)"
-            else:
-                why = sorted({r for _, vote in votes if vote.decision == "reject" for r in vote.reasons})
-                reason, detail = REJECTED_REASON, f"review round {round_no}: {', '.join(why)}"
-            if sample_notes:
-                detail += f"; notes: {sample_notes}"
-            removals[sid] = (reason, detail)
-            removed.append({"sample_id": sid, "split": sample.split, "reason": reason, "detail": detail})
+        _decide_sample(decisions, originals[sid], accepted[sid], round_no)
+    return decisions
 
-    new = _rebuild(dataset, relinks, removals, originals, copies)
-    edited = bool(relinks or removals or notes)
-    report = {
-        "round": round_no,
-        "source": source,
-        "format": export_format,
-        "export_sha256": export_sha256,
-        "tasks_seen": len(tasks),
-        "samples_reviewed": len(accepted),
-        "annotations": annotations,
-        "unannotated_tasks": unannotated,
-        "confirmed": confirmed,
-        "changed": len(changes),
-        "rejected": sum(1 for r in removed if r["reason"] == REJECTED_REASON),
-        "nil": sum(1 for r in removed if r["reason"] == NIL_REASON),
-        "conflicting": len(conflicts),
-        "notes": len(notes),
-        "unknown_ids": unknown,
-        "invalid": invalid,
-        "edited": edited,
-        "changes": changes,
-        "removed": removed,
-        "conflicts": conflicts,
-    }
-    if edited:
-        summary = {k: (len(v) if isinstance(v, list) else v) for k, v in report.items() if k not in ("changes", "removed", "conflicts", "edited")}
-        summary["report"] = report_path(round_no)
-        meta = copy.deepcopy(new.meta)
-        meta.setdefault("annotation", {}).setdefault("rounds", []).append(summary)
-        new.meta = meta
-    return Outcome(dataset=new, report=report, notes=notes)
+
+def _decide_sample(decisions: Decisions, sample: Sample, tasks: list[TaskResult], round_no: int) -> None:
+    votes = [(task, vote) for task in tasks for vote in task.votes]
+    decisions.annotations += len(votes)
+    decisions.unannotated += sum(1 for task in tasks if not task.votes)
+    for task, vote in votes:
+        if vote.note:
+            decisions.notes.append({"round": round_no, "sample_id": sample.id, "task": task.task_id, "annotation": vote.annotation_id,
+                                    "annotator": vote.annotator, "decision": vote.decision, "note": vote.note})
+    tally = Counter(vote.decision for _, vote in votes if vote.decision)
+    if not tally:
+        return
+    top = max(tally.values())
+    winners = sorted(k for k, n in tally.items() if n == top)
+    if len(winners) > 1:
+        decisions.conflicts.append({"sample_id": sample.id, "votes": dict(sorted(tally.items()))})
+        return
+    outcome = winners[0]
+    if outcome == f"link:{sample.entity_id}":
+        decisions.confirmed += 1
+    elif outcome.startswith("link:"):
+        decisions.relinks[sample.id] = outcome[len("link:"):]
+        decisions.changes.append({"sample_id": sample.id, "split": sample.split, "from": sample.entity_id, "to": decisions.relinks[sample.id]})
+    else:
+        if outcome == "nil":
+            reason, detail = NIL_REASON, f"review round {round_no}: the entity is not in the KB (NIL)"
+        else:
+            why = sorted({r for _, vote in votes if vote.decision == "reject" for r in vote.reasons})
+            reason, detail = REJECTED_REASON, f"review round {round_no}: {', '.join(why)}"
+        sample_notes = " | ".join(vote.note for _, vote in votes if vote.note)
+        if sample_notes:
+            detail += f"; notes: {sample_notes}"
+        decisions.removals[sample.id] = (reason, detail)
+        decisions.removed.append({"sample_id": sample.id, "split": sample.split, "reason": reason, "detail": detail})
+
+
+def _with_round(meta: dict, report: dict) -> dict:
+    """A copy of the dataset's ``meta`` with this round's summary appended to ``annotation.rounds``."""
+    summary = {k: (len(v) if isinstance(v, list) else v) for k, v in report.items() if k not in ("changes", "removed", "conflicts", "edited")}
+    summary["report"] = report_path(report["round"])
+    meta = copy.deepcopy(meta)
+    meta.setdefault("annotation", {}).setdefault("rounds", []).append(summary)
+    return meta
 
 
 def is_report(data: bytes) -> bool:

@@ -79,7 +79,8 @@ def parse_export(data: object, where: object = "export") -> tuple[str, list[Task
         kinds.add("JSON" if isinstance(item.get("data"), dict) else "JSON_MIN" if "sample_id" in item else None)
     if None in kinds:
         number = next(n for n, item in enumerate(data, 1) if not isinstance(item.get("data"), dict) and "sample_id" not in item)
-        raise EmmelError("not a Label Studio export of emmel tasks: item has neither 'data' (JSON) nor 'sample_id' (JSON_MIN)", path=where, record=f"item {number}")
+        raise EmmelError("not a Label Studio export of emmel tasks: item has neither 'data' (JSON) nor 'sample_id' (JSON_MIN)",
+                         path=where, record=f"item {number}")
     if len(kinds) > 1:
         raise EmmelError("the export mixes JSON and JSON_MIN items", path=where)
     if kinds == {"JSON"}:

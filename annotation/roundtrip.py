@@ -69,7 +69,8 @@ def import_review(
     report = outcome.report
     if report["tasks_seen"] and len(report["unknown_ids"]) == report["tasks_seen"]:
         first = report["unknown_ids"][0]
-        raise EmmelError(f"none of the {report['tasks_seen']} tasks belongs to this dataset (first: task {first['task']}, sample {first['sample_id']!r}); wrong dataset?", path=source)
+        raise EmmelError(f"none of the {report['tasks_seen']} tasks belongs to this dataset (first: task {first['task']}, "
+                         f"sample {first['sample_id']!r}); wrong dataset?", path=source)
     if strict and (report["invalid"] or report["unknown_ids"]):
         problems = problem_lines(report)
         raise EmmelError(f"{len(problems)} task(s) refused (--strict), first: {problems[0]}", path=source)

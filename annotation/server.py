@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -117,10 +117,8 @@ def push(dataset_dir: str | Path, url: str, *, images: ImageURLs, splits=SPLITS,
                 raise EmmelError(f"importing tasks: Label Studio took {response.task_count} of {len(batch)}", path=url)
             imported += response.task_count
     except BaseException:
-        try:  # leave no half-made project behind; the first error is the one to report
+        with suppress(Exception):  # leave no half-made project behind; the first error is the one to report
             ls.projects.delete(id=project.id)
-        except Exception:
-            pass
         raise
     problem = _probe_image(ls, url, tasks[0]["data"]["image"]) if images.mode != "inline" else None
     return {"project": project.id, "tasks": imported, "storage": storage_id, "title": title, "image_problem": problem}

@@ -6,9 +6,9 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from annotation.candidates import NeighbourIndex, sample_candidates
 from annotation.config import CURRENT_LINK_MODEL, ENTITY, NIL, NIL_DISPLAY, TO_NAME

@@ -299,7 +299,10 @@ class Benchmark:
                   for m in NORMALIZATIONS}
         tuned = choose_alpha(curves[cfg.normalization]["dev"])
         alpha = tuned if cfg.alpha == "auto" else float(cfg.alpha)
-        mixed = lambda a, b: fuse(a, b, alpha, cfg.normalization, sv.scale)
+
+        def mixed(a, b):
+            return fuse(a, b, alpha, cfg.normalization, sv.scale)
+
         self.scores["mcr"] = Scores(mixed(sv.dev, st.dev), mixed(sv.test, st.test), mixed(sv.kb, st.kb) if cfg.full_kb else None)
         info = {"mode": "auto" if cfg.alpha == "auto" else "fixed", "alpha": alpha, "dev_best_alpha": tuned,
                 "normalization": cfg.normalization, "grid": list(ALPHA_GRID), "sweep": curves}

@@ -61,7 +61,7 @@ class MCRModel:
         return folder
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device: torch.device | str = "cpu") -> "MCRModel":
+    def from_pretrained(cls, folder: str | Path, device: torch.device | str = "cpu") -> MCRModel:
         from emmel.io import read_jsonl
         from emmel.schema import Entity
 

@@ -7,8 +7,8 @@ settings and seed give the same files on CPU.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from baseline.config import DISPLAY, MODEL_NAMES
 from emmel.io import atomic_directory, atomic_write_bytes, atomic_write_text, write_json

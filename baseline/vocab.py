@@ -9,8 +9,8 @@ imported.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from emmel.errors import EmmelError
 
@@ -94,7 +94,7 @@ def load_tokenizer(folder: str | Path):
     if (folder / "tokenizer.json").is_file() or (folder / "tokenizer_config.json").is_file():
         from transformers import AutoTokenizer
 
-        from baseline.checkpoints import pretrained
+        from baseline.safe_load import pretrained
 
         try:
             return pretrained(AutoTokenizer, folder, "tokenizer")

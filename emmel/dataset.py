@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from emmel import TOOL
 from emmel.errors import EmmelError
@@ -62,7 +62,7 @@ class Dataset:
 
     # ------------------------------------------------------------------- load
     @classmethod
-    def load(cls, folder: str | os.PathLike) -> "Dataset":
+    def load(cls, folder: str | os.PathLike) -> Dataset:
         folder = Path(folder)
         if not folder.is_dir():
             raise EmmelError("dataset folder not found", path=folder)

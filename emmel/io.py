@@ -20,9 +20,10 @@ import socket
 import stat
 import sys
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, Callable, Iterable, Iterator
+from typing import Any, BinaryIO
 
 from emmel import TOOL
 from emmel.errors import EmmelError
@@ -143,6 +144,16 @@ def json_error(exc: json.JSONDecodeError, what: str = "the text") -> str:
     return where
 
 
+ENCODING_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "gb18030": "GB18030", "gbk": "GBK", "gb2312": "GB2312",
+                   "big5": "Big5"}
+
+
+def encoding_label(name: str) -> str:
+    """How reports and the dataset card name an encoding (here, below ``emmel.textfiles``, since
+    ``iter_jsonl_lines`` names it in its problems and ``emmel.textfiles`` reads through ``open_regular``)."""
+    return ENCODING_LABELS.get(name, name)
+
+
 def iter_jsonl_lines(path: str | os.PathLike, *, encoding: str = "utf-8") -> Iterator[tuple[int, Any | None, str | None]]:
     """Yield ``(line_number, object, problem)`` for every non-blank line.
 
@@ -157,8 +168,6 @@ def iter_jsonl_lines(path: str | os.PathLike, *, encoding: str = "utf-8") -> Ite
         raise EmmelError("file not found", path=path) from None
     except NotRegularFileError as exc:
         raise EmmelError(str(exc), path=path) from None
-    from emmel.textfiles import encoding_label  # (emmel.textfiles reads through open_regular above)
-
     shown = encoding_label(encoding)
     with handle:
         for number, raw in enumerate(handle, start=1):

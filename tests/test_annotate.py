@@ -16,8 +16,8 @@ from annotation.tasks import read_tasks
 from emmel.cli import main
 from emmel.dataset import Dataset
 from emmel.errors import EmmelError
+from emmel.integrity import check
 from emmel.io import read_json, read_jsonl, write_jsonl
-from emmel.stats import check
 from tests.dataset_factory import make_dataset
 from tests.ls_export import entity, json_export, json_min_export, note, reject, write
 
@@ -134,7 +134,8 @@ def test_predictions_reorder_candidates_and_pre_annotate(base, tmp_path):
     ids = dataset.candidates["test"][sample.id]
     wrong = next(e for e in ids if e != sample.entity_id)
     path = tmp_path / "mcr.jsonl"
-    write_jsonl(path, [{"sample_id": sample.id, "model_version": "mcr-v1", "ranking": [{"entity_id": sample.entity_id, "score": 0.2}, {"entity_id": wrong, "score": 0.7}]}])
+    ranking = [{"entity_id": sample.entity_id, "score": 0.2}, {"entity_id": wrong, "score": 0.7}]
+    write_jsonl(path, [{"sample_id": sample.id, "model_version": "mcr-v1", "ranking": ranking}])
     tasks = by_sample(make_tasks(dataset, splits=("test",), images=ImageURLs(mode="http", prefix="http://h"), predictions=path))
     task = tasks[sample.id]
     assert values(task)[:2] == [wrong, sample.entity_id]

@@ -10,8 +10,8 @@ from annotation.roundtrip import import_file
 from annotation.server import fetch_export
 from emmel.cli import main
 from emmel.dataset import Dataset
+from emmel.integrity import check
 from emmel.io import read_json, read_jsonl, write_jsonl
-from emmel.stats import check
 from tests.dataset_factory import make_dataset
 from tests.ls_export import entity, note, reject
 from tests.ls_server import label_studio  # noqa: F401  (session fixture)

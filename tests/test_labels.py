@@ -15,7 +15,7 @@ from emmel.candidates import CandidateIndex, select_candidates
 from emmel.kb import entity_id
 from emmel.labels import base_name, normalize_text, qualifiers
 from emmel.schema import Entity
-from emmel.synth.mirror import _make_entity, short_name
+from tests.synth.mirror import _make_entity, short_name
 
 
 @pytest.mark.parametrize(("label", "base", "quals"), [

@@ -6,7 +6,6 @@ import os
 import sys
 from pathlib import Path
 
-HELP = "Label Studio round trip: export/import tasks, push/pull to a server"
 DOC_ROOT_ENV = "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT"
 URL_ENV = "LABEL_STUDIO_URL"
 MAX_WARNINGS = 20

@@ -30,7 +30,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--engine", default="local", choices=["local", "processes", "dask"], help="where the per-image stage runs")
     parser.add_argument("--workers", type=int, help="processes for --engine processes/dask")
     parser.add_argument("--encoding", metavar="NAME",
-                        help=f"encoding of the records files, e.g. gbk or gb18030 (default: {BuildConfig.encoding or 'detect: UTF-8, UTF-8 with BOM or GB18030, per file'})")
+                        help="encoding of the records files, e.g. gbk or gb18030 "
+                             f"(default: {BuildConfig.encoding or 'detect: UTF-8, UTF-8 with BOM or GB18030, per file'})")
     parser.add_argument("--strict", action="store_true", help="stop at the first malformed record instead of rejecting it")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if emmel wrote it (a dataset folder; atomically; never an input)")
 

@@ -41,9 +41,9 @@ def _cli(*argv: str) -> None:
 
 
 def run(args) -> int:
+    from crawlers.mirror_server import serve_mirror
     from crawlers.runner import CrawlOptions, run_crawl, summary
     from emmel.io import claim_folder
-    from emmel.synth.serve import serve_mirror
 
     data, out = Path(args.data), Path(args.out)
     mirror, book, seed = data / "mirror", data / "sample_book.pdf", data / "ihchina_national_list.csv"

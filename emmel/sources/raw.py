@@ -11,9 +11,9 @@ import csv
 import io
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from emmel import TOOL
 from emmel.errors import EmmelError
@@ -45,7 +45,7 @@ class RawRecord:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RawRecord":
+    def from_dict(cls, data: dict) -> RawRecord:
         # text may be empty (the build rejects it as empty_text); the others must be non-empty
         missing = [name for name in REQUIRED if data.get(name) is None or (name != "text" and data.get(name) == "")]
         if missing:
@@ -114,7 +114,7 @@ class RawSourceWriter:
             self._handle.close()
             write_json(self.folder / SOURCE_FILE, self.meta)
 
-    def __enter__(self) -> "RawSourceWriter":
+    def __enter__(self) -> RawSourceWriter:
         return self
 
     def __exit__(self, *exc) -> None:

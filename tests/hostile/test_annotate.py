@@ -15,8 +15,8 @@ from annotation.images import ImageURLs
 from annotation.roundtrip import make_tasks
 from emmel.cli import main
 from emmel.dataset import Dataset
+from emmel.integrity import check
 from emmel.io import read_json
-from emmel.stats import check
 from tests.dataset_factory import make_dataset
 from tests.ls_export import entity, json_export, write
 
