@@ -29,7 +29,9 @@ from tests.synth.mirror import _make_entity, short_name
     ("[苗族]古歌", "古歌", ["苗族"]),
     ("剪纸(泉州)】", "剪纸】", ["泉州"]),  # a stray closing bracket is kept
     ("剪纸(泉州】", "剪纸", ["泉州"]),  # mixed kinds pair up
-    ("剪纸（泉州（李尧宝）刻纸）", "剪纸刻纸）", ["泉州（李尧宝"]),  # no nesting: the group ends at the first closer
+    ("剪纸（泉州（李尧宝）刻纸）", "剪纸", ["泉州（李尧宝）刻纸"]),  # nested groups: the outer one goes whole (a real list entry)
+    ("剪纸(泉州(李)", "剪纸(泉州", ["李"]),  # an unclosed outer bracket is text; the inner group is a group
+    ("A(B[C)D]", "A", ["B[C)D"]),  # any opening kind pairs with any closing kind, innermost first
     ("剪纸(泉州", "剪纸(泉州", []),  # unbalanced: an opening bracket alone is kept
     ("剪纸)泉州(", "剪纸)泉州(", []),
     ("(查干萨日)", "(查干萨日)", ["查干萨日"]),  # only a qualifier: its own base name
