@@ -33,7 +33,7 @@ from baseline.config import (
     ModelKind,
     Recipe,
 )
-from emmel.errors import EmmelError
+from emmel.io import check_output
 
 if TYPE_CHECKING:
     from baseline.model import MCRModel, ModuleScores
@@ -129,7 +129,8 @@ def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict | None:
         if dist.is_main:
             run.evaluate()
             report = run.report()
-            write_outputs(run.out, report, run.save_models if cfg.save_models else (lambda folder: None), overwrite=cfg.overwrite)
+            write_outputs(run.out, report, run.save_models if cfg.save_models else (lambda folder: None), overwrite=cfg.overwrite,
+                          inputs=cfg.inputs)
     except BaseException:
         dist.close(wait=False)  # no barrier: the other ranks may be inside a collective; torchrun stops them
         raise
@@ -147,6 +148,7 @@ class Benchmark:
     def __init__(self, cfg: BenchmarkConfig, log, dist=None):
         from baseline.data import kb_of, load_split
         from baseline.negatives import hard_pools
+        from baseline.report import KIND
         from baseline.runtime import Runtime, seed_everything
         from baseline.scorers import Queries
         from emmel.dataset import Dataset
@@ -157,8 +159,7 @@ class Benchmark:
         seed_everything(self.tc.seed)
         self.rt = Runtime.create(self.tc.device, self.tc.bf16, cfg.progress, dist)
         self.out = Path(cfg.out) if cfg.out else default_out(cfg.dataset)
-        if self.out.exists() and not cfg.overwrite:
-            raise EmmelError("output folder exists (use --overwrite to replace it)", path=self.out)
+        check_output(self.out, kind=KIND, overwrite=cfg.overwrite, inputs=cfg.inputs)  # fail now, not after training
         self.dataset = Dataset.load(cfg.dataset)
         self.kb = kb_of(self.dataset)
         self.entities = sorted(self.dataset.kb, key=lambda e: e.id)

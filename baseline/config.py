@@ -281,6 +281,11 @@ class BenchmarkConfig:
             self.train = TrainConfig.for_preset(self.train_preset, **dict(self.train or {}))
 
     @property
+    def inputs(self) -> list:
+        """What the output folder must never replace: the dataset and the checkpoints."""
+        return [self.dataset, self.text_model, self.clip_model]
+
+    @property
     def train_preset(self) -> str | None:
         """Whose training settings are the default: the preset's when it builds every module, else (None) the paper's."""
         return None if (self.text_model or self.clip_model) else self.preset

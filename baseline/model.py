@@ -172,7 +172,7 @@ class MCRModel:
         """Write the folder atomically; ``link_from`` (slot → a saved model folder holding that module) hard-links it."""
         folder = Path(folder)
         link_from = link_from or {}
-        with atomic_directory(folder, overwrite=overwrite) as tmp:
+        with atomic_directory(folder, kind="model", overwrite=overwrite) as tmp:
             self.config.save(tmp)
             atomic_write_text(tmp / KB_FILE, self.kb.text)
             for slot, scorer in self.scorers.items():

@@ -55,7 +55,7 @@ class CrossEncoder(nn.Module):
             save_tokenizer(tokenizer, folder)
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path) -> tuple["CrossEncoder", object]:
+    def from_pretrained(cls, folder: str | Path) -> tuple[CrossEncoder, object]:
         """The cross-encoder and its tokenizer; a plain BERT folder gets a fresh (seeded by caller) head."""
         from safetensors.torch import load_file
 
@@ -99,7 +99,7 @@ class VisualText(nn.Module):
             save_tokenizer(tokenizer, folder)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> tuple["VisualText", object]:
+    def from_pretrained(cls, path: str | Path) -> tuple[VisualText, object]:
         from baseline.checkpoints import load_clip
 
         clip, tokenizer, _ = load_clip(path)

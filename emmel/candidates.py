@@ -12,8 +12,8 @@ import hashlib
 import random
 from collections import defaultdict
 
-from emmel.schema import Entity
 from emmel.labels import base_name
+from emmel.schema import Entity
 from emmel.text import char_ngrams
 
 

@@ -14,7 +14,7 @@ import torch
 
 from baseline.config import MODEL_KINDS, PRESETS, RECIPES, SLOTS, BenchmarkConfig, EvalBatches, TrainConfig
 from emmel.errors import EmmelError
-from emmel.synth.learnable import write_learnable
+from tests.synth.learnable import write_learnable
 from tests.test_baseline_benchmark import SMALL, cli, error_line, one_thread  # noqa: F401  (one_thread: module fixture)
 
 

@@ -7,8 +7,6 @@ Every default shown by ``--help`` is read from the library's config objects
 
 from __future__ import annotations
 
-HELP = "train and evaluate the MCR baseline and its ablations on a dataset"
-
 # flags named after the TrainConfig field they set (an unset flag leaves the library's default for the preset)
 TRAIN_FLAGS = ("epochs", "lr", "batch_size", "weight_decay", "text_negatives", "clip_negatives", "seed", "device")
 

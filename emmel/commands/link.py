@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-HELP = "link one image + description to the top-k entities of a dataset's KB"
-
 
 def add_arguments(parser) -> None:
     from baseline.config import DEFAULT_DEVICE, LINK_MODEL, LINK_TOP_K, MODEL_NAMES
