@@ -19,6 +19,7 @@ COMMANDS = {
     "crawl": "crawl intangible-cultural-heritage sites with Scrapy into a raw source",
     "ocr": "extract figures and captions from a (scanned) PDF book into a raw source",
     "build": "clean, dedup, split, augment raw sources into an EMMEL dataset",
+    "flag": "flag image-text mismatches in a dataset with a CLIP model, as a new dataset version",
     "annotate": "Label Studio round trip: export/import tasks, push/pull to a server",
     "benchmark": "train and evaluate the MCR baseline and its ablations on a dataset",
     "link": "link one image + description to the top-k entities of a dataset's KB",

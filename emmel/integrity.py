@@ -3,7 +3,7 @@
 ``check`` loads the folder and runs the named checks in order; each takes what it needs and
 returns its problems, so each can be run (and tested) alone:
 
-    files -> KB -> samples -> leakage across splits -> candidate sets -> accounting
+    files -> KB -> samples -> leakage across splits -> candidate sets -> accounting -> suspect fields
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from emmel.io import MARKER, read_json, sha256_file
 from emmel.schema import EVAL_SPLITS, SPLITS
 
 LEAKAGE_KEYS = ("image_sha256", "group")  # a value of these may appear in one split only
+SUSPECT_NUMBERS = ("image_text", "image_label", "z_text", "z_label", "z")  # what every suspect field holds
 
 
 def check(folder: str | Path) -> list[str]:
@@ -39,6 +40,7 @@ def check(folder: str | Path) -> list[str]:
         *check_leakage(dataset),
         *check_candidates(dataset, int(manifest.get("lambda", 0) or 0)),
         *check_counts(dataset, manifest.get("counts", {})),
+        *check_suspects(dataset),
     ]
 
 
@@ -148,4 +150,25 @@ def check_counts(dataset: Dataset, counts: dict) -> list[str]:
     for key in ("kept", "rejected", "entities", "samples", "augmented"):
         if counts.get(key) != recomputed[key]:
             problems.append(f"manifest counts.{key} = {counts.get(key)} but the files hold {recomputed[key]}")
+    return problems
+
+
+def check_suspects(dataset: Dataset) -> list[str]:
+    """A ``suspect`` field (model-flagged mismatches, docs/suspect.md) is on original samples only and holds its scores."""
+    problems = []
+    for split in SPLITS:
+        for sample in dataset.samples.get(split, []):
+            field = sample.suspect
+            if field is None:
+                continue
+            tag = f"{split}.jsonl: sample {sample.id}: suspect"
+            if sample.augmented_from is not None:
+                problems.append(f"{tag}: on an augmented copy (only originals are scored)")
+            numbers = [k for k in SUSPECT_NUMBERS if isinstance(field.get(k), bool) or not isinstance(field.get(k), (int, float))]
+            if numbers:
+                problems.append(f"{tag}: {numbers[0]!r} must be a number")
+            if not isinstance(field.get("flagged"), bool):
+                problems.append(f"{tag}: 'flagged' must be true or false")
+            elif field["flagged"] and not isinstance(field.get("reason"), str):
+                problems.append(f"{tag}: a flagged sample needs its 'reason'")
     return problems

@@ -80,6 +80,7 @@ class Sample:
     license: str = ""
     augmented_from: str | None = None
     augmentation: dict | None = None
+    suspect: dict | None = None  # pair scores of a mismatch model (emmel.suspect); absent when none scored the sample
 
     @classmethod
     def from_dict(cls, data: dict) -> Sample:
@@ -101,10 +102,20 @@ class Sample:
             license=_require(data, "license", str, optional=True, default=""),
             augmented_from=_require(data, "augmented_from", str, optional=True),
             augmentation=_require(data, "augmentation", dict, optional=True),
+            suspect=_require(data, "suspect", dict, optional=True),
         )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The canonical JSON object; ``suspect`` only when set, so samples no model scored keep the bytes they always had."""
+        data = asdict(self)
+        if data["suspect"] is None:
+            del data["suspect"]
+        return data
+
+    @property
+    def flagged(self) -> bool:
+        """Whether a mismatch model flagged this sample (``suspect.flagged``)."""
+        return bool(self.suspect and self.suspect.get("flagged") is True)
 
 
 @dataclass
