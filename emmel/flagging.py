@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -75,16 +75,20 @@ def sample_reject(sample: Sample, field: dict) -> Reject:
                   source=source.get("name") if isinstance(source.get("name"), str) else "")
 
 
-def flag_dataset(dataset_dir: str | Path, out: str | Path, scorer: PairScorer, config: SuspectConfig, *,
+def flag_dataset(dataset_dir: str | Path, out: str | Path, scorer: PairScorer | Callable[[], PairScorer], config: SuspectConfig, *,
                  overwrite: bool = False, inputs: Sequence = (), log=None) -> tuple[Path, Flags]:
     """``emmel flag``: score an existing dataset and write the result as a new version at ``out`` (never the input;
-    the review history under ``annotation/`` travels with it). ``inputs``: other paths ``out`` must not replace."""
+    the review history under ``annotation/`` travels with it). ``scorer`` may be a function that makes it, called once
+    the output, the dataset and its images have been checked (loading a model takes time); ``inputs``: other paths
+    ``out`` must not replace."""
     log = log or (lambda line: print(line, file=sys.stderr))
     source, out = Path(dataset_dir), Path(out)
     guard = dict(kind=KIND, overwrite=overwrite, inputs=[source, *inputs])
     check_output(out, **guard)  # fail in a second, not after the model
     dataset = Dataset.load(source)
     pairs, entity_ids = dataset_pairs(dataset)
+    if not hasattr(scorer, "describe"):
+        scorer = scorer()
     flags = flag_pairs(pairs, entity_ids, scorer, config)
     log(f"flagged {flags.summary['flagged']} of {flags.summary['scored']} samples"
         + (" (moved to the rejects)" if config.reject and flags.summary["flagged"] else ""))

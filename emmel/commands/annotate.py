@@ -61,6 +61,12 @@ def _order(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _check_order(args) -> None:
+    from annotation.tasks import check_order
+
+    check_order(args.order)  # before anything else is said or read
+
+
 def _import_options(parser) -> None:
     parser.add_argument("--out", required=True, help="new dataset folder to write (never the input)")
     parser.add_argument("--report", help="also write the full review report (JSON) here")
@@ -120,6 +126,7 @@ def _export(args) -> int:
     from annotation.tasks import write_tasks
     from emmel.dataset import Dataset
 
+    _check_order(args)
     dataset = Dataset.load(args.dataset)
     tasks = make_tasks(dataset, splits=_splits(args), images=_images(args, args.dataset), predictions=args.predictions, order=args.order)
     write_tasks(args.out, tasks, overwrite=args.overwrite, inputs=(args.dataset, args.predictions))
@@ -153,6 +160,7 @@ def _import(args) -> int:
 def _push(args) -> int:
     from annotation.server import push
 
+    _check_order(args)
     info = push(args.dataset, _url(args), images=_images(args, args.dataset), splits=_splits(args), predictions=args.predictions, title=args.title,
                 order=args.order)
     storage = f", local-files storage {info['storage']}" if info["storage"] is not None else ""

@@ -37,7 +37,7 @@ def run(args) -> int:
         raise EmmelError("give --clip-model (the CLIP checkpoint that scores the pairs)")
     inputs = [args.dataset, config.suspect.clip_model]
     check_output(args.out, kind=KIND, overwrite=args.overwrite, inputs=inputs)  # before the model loads
-    out, flags = flag_dataset(args.dataset, args.out, pair_scorer(config, args), config.suspect, overwrite=args.overwrite,
+    out, flags = flag_dataset(args.dataset, args.out, lambda: pair_scorer(config, args), config.suspect, overwrite=args.overwrite,
                               inputs=inputs[1:])
     print(suspect_line(flags.summary))
     print(f"wrote {out}   check it: emmel stats --check {out}")
