@@ -72,7 +72,7 @@ def main() -> None:
         def score(pairs):
             clock = time.perf_counter()
             result = inner(pairs)
-            timed["score"] = time.perf_counter() - clock
+            timed['score'] = time.perf_counter() - clock
             return result
 
         scorer.score = score
@@ -81,8 +81,8 @@ def main() -> None:
         total = time.perf_counter() - clock
     n = flags.summary["scored"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"scored {n} samples ({2 * n} pairs) in {timed['score']:.1f} s: {n / timed['score']:.0f} samples/s, "
-          f"{2 * n / timed['score']:.0f} pairs/s (images decoded from JPEG, batch {args.batch_size}, device {args.device}, "
+    print(f"scored {n} samples ({2 * n} pairs) in {timed['score']:.1f} s: {n / timed['score']:.1f} samples/s, "
+          f"{2 * n / timed['score']:.1f} pairs/s (images decoded from JPEG, batch {args.batch_size}, device {args.device}, "
           f"{torch.get_num_threads()} threads)")
     print(f"emmel flag as a whole (load, score, judge, write the version): {total:.1f} s; flagged {flags.summary['flagged']}")
     print(f"peak resident memory: {peak:.0f} MiB")

@@ -112,10 +112,11 @@ def run(args) -> int:
         overrides.append("augment.enabled=false")
     config = load_config(args.config, overrides + suspect_overrides(args))
     if config.suspect.clip_model:
+        from emmel.dataset import KIND
         from emmel.io import check_output
 
         # a bad --out fails before the model loads, which checks the checkpoint before any image is read
-        check_output(args.out, kind="dataset", overwrite=args.overwrite, inputs=[*args.sources, config.kb_seed, config.suspect.clip_model])
+        check_output(args.out, kind=KIND, overwrite=args.overwrite, inputs=[*args.sources, config.kb_seed, config.suspect.clip_model])
     report = run_build(args.sources, args.out, config, mapping=_mapping(args.map), overwrite=args.overwrite,
                        strict=args.strict, engine=args.engine, plots=not args.no_plots, line_ids=args.line_ids,
                        scorer=pair_scorer(config, args))
