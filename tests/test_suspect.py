@@ -41,8 +41,8 @@ def by_z(dataset: Dataset) -> list[Sample]:
 def fixture(tmp_path_factory) -> SimpleNamespace:
     """A swapped-caption dataset, a tiny CLIP checkpoint (saved with save_pretrained) and `emmel flag`'s output."""
     root = tmp_path_factory.mktemp("suspect")
-    swapped = write_swapped_dataset(root / "DS", SWAPPED_PAIRS)
-    clip = tiny_hf_clip_folder(root / "tiny clip")
+    swapped = write_swapped_dataset(root / "DS", SWAPPED_PAIRS, seed=1)
+    clip = tiny_hf_clip_folder(root / "tiny clip", seed=1)
     if HAVE_CNCLIP:
         assert main(["flag", str(root / "DS"), "--clip-model", str(clip), *FIT, "--out", str(root / "F")]) == 0
     return SimpleNamespace(root=root, data=root / "DS", swapped=swapped, clip=clip, flagged=root / "F")
@@ -168,7 +168,7 @@ def test_reject_suspect_keeps_the_accounting_and_same_inputs_give_the_same_bytes
 
 @needs_vocab
 def test_build_with_a_clip_model_flags_the_swapped_records(fixture, tmp_path):
-    swapped = write_swapped_source(tmp_path / "raw", SWAPPED_PAIRS)
+    swapped = write_swapped_source(tmp_path / "raw", SWAPPED_PAIRS, seed=0)
     out = tmp_path / "EMMEL"
     assert main(["build", str(tmp_path / "raw"), "--out", str(out), "--min-side", "32", "--lambda", "6", "--no-augment",
                  "--clip-model", str(fixture.clip), *FIT, "--reject-suspect"]) == 0

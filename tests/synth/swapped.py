@@ -4,7 +4,8 @@ mismatch flags (``emmel.suspect``, ``emmel flag``, ``emmel build --clip-model``)
 It is :mod:`tests.synth.learnable` with every description naming its craft and every image showing
 its place's shape (``cross_cue_rate = 1``), so image and description agree in two ways a tiny CLIP
 learns in a few epochs (colour ↔ craft, shape ↔ place). ``n_pairs`` pairs of samples of different
-crafts then trade descriptions: their image–text pairs are the mismatches a model should rank lowest.
+crafts and places then trade descriptions: their image–text pairs are the mismatches a model should
+rank lowest.
 The same data can be written as a raw source, for ``emmel build``.
 """
 
@@ -18,7 +19,8 @@ from tests.synth.learnable import LearnableConfig, generate
 
 
 def swapped_config(**overrides) -> LearnableConfig:
-    """4 crafts × 3 places (16 entities, 12 samples each), small images, descriptions that name the craft."""
+    """4 crafts × 3 places (16 entities with the 4 plain ones, 12 samples each), small images, descriptions that name
+    the craft (and the place, but for plain entities)."""
     values = dict(crafts=4, places=3, cross_cue_rate=1.0, category_rate=0.0, min_side=48, max_side=72, candidates=6,
                   name="EMMEL-swapped")
     values.update(overrides)
@@ -26,10 +28,11 @@ def swapped_config(**overrides) -> LearnableConfig:
 
 
 def swap_captions(dataset, n_pairs: int, seed: int = 0) -> set[str]:
-    """Swap the descriptions of ``n_pairs`` pairs of original samples whose entities are of different crafts
-    (each sample in at most one pair); returns the ids of the swapped samples. Changes ``dataset`` in place."""
+    """Swap the descriptions of ``n_pairs`` pairs of original samples whose entities differ in craft and in place
+    (so the description disagrees with both the colour and the shape of the image; each sample in at most one
+    pair); returns the ids of the swapped samples. Changes ``dataset`` in place."""
     entities = dataset.entities
-    craft = {eid: e.label.split("(")[0] for eid, e in entities.items()}
+    kind = {eid: (e.label.split("(")[0], e.region) for eid, e in entities.items()}  # (craft, place)
     originals = sorted((s for s in dataset.all_samples() if s.augmented_from is None), key=lambda s: s.id)
     rng = random.Random(seed)
     rng.shuffle(originals)
@@ -39,7 +42,8 @@ def swap_captions(dataset, n_pairs: int, seed: int = 0) -> set[str]:
             break
         if a.id in swapped:
             continue
-        b = next((b for b in originals if b.id not in swapped and b.id != a.id and craft[b.entity_id] != craft[a.entity_id]), None)
+        b = next((b for b in originals if b.id not in swapped and b.id != a.id
+                  and all(x != y for x, y in zip(kind[a.entity_id], kind[b.entity_id]))), None)
         if b is None:
             break
         a.text, b.text = b.text, a.text
