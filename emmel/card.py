@@ -10,6 +10,7 @@ from emmel.schema import SPLITS
 from emmel.stats import entity_frequency, format_table, table1
 
 PLOTS = ("entity_frequency.png", "text_length.png", "image_size.png")
+LIST_COLUMNS = ("aliases", "source_urls", "images")  # kept as Parquet lists; other nested fields become JSON strings
 
 
 def write_parquet(dataset, folder: Path) -> None:
@@ -18,7 +19,10 @@ def write_parquet(dataset, folder: Path) -> None:
     import pyarrow.parquet as pq
 
     def table(rows: list[dict]) -> "pa.Table":
-        flat = [{k: (dumps(v) if isinstance(v, (dict, list)) and k not in ("aliases", "source_urls") else v) for k, v in r.items()} for r in rows]
+        flat = [{k: (dumps(v) if isinstance(v, (dict, list)) and k not in LIST_COLUMNS else v) for k, v in r.items()} for r in rows]
+        columns = list(dict.fromkeys(k for r in flat for k in r))
+        if any(len(r) != len(columns) for r in flat):  # optional fields present in some rows only
+            flat = [{k: r.get(k) for k in columns} for r in flat]
         return pa.Table.from_pylist(flat) if flat else pa.table({})
 
     tables = {"kb": [e.to_dict() for e in sorted(dataset.kb, key=lambda e: e.id)]}
@@ -91,15 +95,13 @@ def write_card(dataset, folder: Path) -> None:
     lines = [
         f"# {meta.get('name', 'EMMEL')} dataset card",
         "",
-        "A Chinese multimodal entity linking (MEL) dataset built by emmel: each sample pairs an image",
-        "with a short Chinese description and links it to one entity of `kb.jsonl`. The format is",
-        "documented in emmel's `docs/FORMAT.md`; `emmel stats --check` verifies this folder.",
+        *((meta["description"], CHECK_LINE) if meta.get("description") else DESCRIPTION),
         "",
         "## Statistics (Table 1)",
         "",
         format_table(rows, ["split", "samples", "augmented", "entities", "avg_text_len"]),
         "",
-        _lambda_line(counts["candidates_per_sample"], len(dataset.kb)) + f" Seed: {meta.get('seed')}.",
+        _candidates_line(meta.get("candidates"), counts["candidates_per_sample"], len(dataset.kb)) + f" Seed: {meta.get('seed')}.",
         "",
         "## Accounting",
         "",
@@ -119,6 +121,22 @@ def write_card(dataset, folder: Path) -> None:
     if (folder / "plots").exists():
         lines += ["## Plots", ""] + [f"![{p}](plots/{p})" for p in PLOTS if (folder / "plots" / p).exists()] + [""]
     atomic_write_text(folder / "README.md", "\n".join(lines))
+
+
+DESCRIPTION = (  # the card of a build; an import gives its own description (meta "description") + CHECK_LINE
+    "A Chinese multimodal entity linking (MEL) dataset built by emmel: each sample pairs an image",
+    "with a short Chinese description and links it to one entity of `kb.jsonl`. The format is",
+    "documented in emmel's `docs/FORMAT.md`; `emmel stats --check` verifies this folder.",
+)
+CHECK_LINE = "The format is documented in emmel's `docs/FORMAT.md`; `emmel stats --check` verifies this folder."
+
+
+def _candidates_line(candidates: dict | None, lam: int, kb_size: int) -> str:
+    if candidates and candidates.get("origin") == "imported":
+        recall = ", ".join(f"{split} {100 * value:.2f} %" for split, value in candidates.get("gold_recall", {}).items())
+        return (f"Candidates per dev/test sample: imported from `{candidates.get('source')}` and kept as shipped "
+                f"(gold recall: {recall or 'n/a'}; a gold missing from its list counts as a miss).")
+    return _lambda_line(lam, kb_size)
 
 
 def _lambda_line(lam: int, kb_size: int) -> str:

@@ -1,6 +1,6 @@
 """The ``emmel`` command: a thin layer over the library.
 
-Each subcommand lives in ``emmel/commands/<name>.py`` with ``HELP``, ``add_arguments(parser)`` and
+Each subcommand lives in ``emmel/commands/<name>.py`` (``<name>_.py`` for a Python keyword) with ``HELP``, ``add_arguments(parser)`` and
 ``run(args) -> int``; modules are imported only when their command runs, so ``emmel --help`` is fast.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import keyword
 import os
 import sys
 
@@ -18,6 +19,7 @@ COMMANDS = {
     "crawl": "crawl intangible-cultural-heritage sites with Scrapy into a raw source",
     "ocr": "extract figures and captions from a (scanned) PDF book into a raw source",
     "build": "clean, dedup, split, augment raw sources into an EMMEL dataset",
+    "import": "import a published MEL benchmark (WikiMEL, RichpediaMEL, WikiDiverse, COCO-CN) as a dataset",
     "annotate": "Label Studio round trip: export/import tasks, push/pull to a server",
     "benchmark": "train and evaluate the MCR baseline and its ablations on a dataset",
     "link": "link one image + description to the top-k entities of a dataset's KB",
@@ -38,7 +40,8 @@ def build_parser(load: bool = True) -> argparse.ArgumentParser:
 
 
 def _module(name: str):
-    return importlib.import_module(f"emmel.commands.{name}")
+    # a command named like a Python keyword lives in <name>_.py (PEP 8), e.g. import -> import_.py
+    return importlib.import_module(f"emmel.commands.{name}{'_' if keyword.iskeyword(name) else ''}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -129,22 +129,37 @@ class Dataset:
         meta = {k: v for k, v in self.meta.items() if k != "input_records"}
         return {**meta, "counts": self.counts(), "files": files, "format_version": FORMAT_VERSION, "tool": TOOL}
 
+    def image_files(self) -> Iterable[tuple[str, str]]:
+        """``(owner, relative path)`` of every image the folder holds: samples', then entities'."""
+        for sample in self.all_samples():
+            yield f"sample {sample.id}", sample.image
+        for entity in self.kb:
+            for image in entity.images:
+                yield f"entity {entity.id}", image
+
     def _copy_images(self, tmp: Path) -> None:
         root = Path(self.root)
-        for sample in self.all_samples():
+        for owner, image in self.image_files():
             try:
-                target, src = safe_join(tmp, sample.image), safe_join(root, sample.image)
+                target, src = safe_join(tmp, image), safe_join(root, image)
             except ValueError as exc:
-                raise EmmelError(f"sample {sample.id}: unsafe image path ({exc})", path=root) from None
+                raise EmmelError(f"{owner}: unsafe image path ({exc})", path=root) from None
             if target.exists():
                 continue
             if not src.exists():
-                raise EmmelError(f"image {sample.image!r} of sample {sample.id} is missing", path=root)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(src, target)
-            except OSError:
-                shutil.copyfile(src, target)
+                raise EmmelError(f"image {image!r} of {owner} is missing", path=root)
+            link_or_copy(src, target)
+
+
+def link_or_copy(src: Path, target: Path) -> bool:
+    """Hard-link ``src`` to ``target`` (no second copy of the bytes), copying where links fail; True if linked."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, target)
+        return True
+    except OSError:
+        shutil.copyfile(src, target)
+        return False
 
 
 def _reject_key(reject: Reject) -> tuple:

@@ -33,6 +33,18 @@ def _str_list(data: dict, name: str) -> list[str]:
     return list(value)
 
 
+# Fields added after format version 1 was first written: left out of the JSON while empty.
+OPTIONAL_ENTITY_FIELDS = ("wikidata", "images")
+OPTIONAL_SAMPLE_FIELDS = ("mention",)
+
+
+def _without_empty(row: dict, optional: tuple[str, ...]) -> dict:
+    for name in optional:
+        if not row[name]:
+            del row[name]
+    return row
+
+
 @dataclass
 class Entity:
     id: str
@@ -42,6 +54,9 @@ class Entity:
     region: str = ""
     description: str = ""
     source_urls: list[str] = field(default_factory=list)
+    # Optional (imported benchmarks); omitted from the JSON when empty, so older files keep their bytes.
+    wikidata: str = ""  # Wikidata id, e.g. "Q23"
+    images: list[str] = field(default_factory=list)  # content-addressed paths in the dataset folder
 
     @classmethod
     def from_dict(cls, data: dict) -> "Entity":
@@ -53,10 +68,12 @@ class Entity:
             region=_require(data, "region", str, optional=True, default=""),
             description=_require(data, "description", str, optional=True, default=""),
             source_urls=_str_list(data, "source_urls"),
+            wikidata=_require(data, "wikidata", str, optional=True, default=""),
+            images=_str_list(data, "images"),
         )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return _without_empty(asdict(self), OPTIONAL_ENTITY_FIELDS)
 
     @property
     def display(self) -> str:
@@ -80,6 +97,7 @@ class Sample:
     license: str = ""
     augmented_from: str | None = None
     augmentation: dict | None = None
+    mention: str = ""  # optional: the mention string inside ``text`` (imported benchmarks); omitted when empty
 
     @classmethod
     def from_dict(cls, data: dict) -> "Sample":
@@ -101,10 +119,11 @@ class Sample:
             license=_require(data, "license", str, optional=True, default=""),
             augmented_from=_require(data, "augmented_from", str, optional=True),
             augmentation=_require(data, "augmentation", dict, optional=True),
+            mention=_require(data, "mention", str, optional=True, default=""),
         )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return _without_empty(asdict(self), OPTIONAL_SAMPLE_FIELDS)
 
 
 @dataclass

@@ -60,8 +60,10 @@ def check(folder: str | Path) -> list[str]:
     """Every integrity problem of a dataset folder, as readable lines; empty when all is well.
 
     Checks: schema of every file, sha256 of every file in the manifest, no stray files, split
-    disjointness (ids, images and leakage groups), entity ids resolve, candidate sets hold the
-    gold and λ distinct KB entities, augmentations only in train, and the accounting identity.
+    disjointness (ids, images and leakage groups; an imported benchmark's official splits may share
+    images), entity ids resolve, candidate sets hold the gold and λ distinct KB entities (imported
+    lists may lack the gold where the manifest says so, and then the count of misses must match),
+    augmentations only in train, and the accounting identity.
     """
     from emmel.dataset import MANIFEST, Dataset
     from emmel.errors import EmmelError
@@ -88,6 +90,10 @@ def check(folder: str | Path) -> list[str]:
     entities = dataset.entities
     if len(entities) != len(dataset.kb):
         problems.append("kb.jsonl: duplicate entity ids")
+    for entity in dataset.kb:
+        missing = [image for image in entity.images if image not in listed]
+        if missing:
+            problems.append(f"kb.jsonl: entity {entity.id}: image {missing[0]} not in the manifest")
     seen_ids: dict[str, str] = {}
     where: dict[str, dict[str, set]] = {"image_sha256": {}, "group": {}}
     for split in SPLITS:
@@ -108,11 +114,15 @@ def check(folder: str | Path) -> list[str]:
                 value = getattr(sample, key)
                 if value:
                     where[key].setdefault(value, set()).add(split)
+    official = bool(manifest.get("import", {}).get("official_splits"))  # a benchmark's own splits are kept as published
     for key, values in where.items():
         leaks = sorted(v for v, splits in values.items() if len(splits) > 1)
-        if leaks:
+        if leaks and not official:
             problems.append(f"{key} shared across splits ({len(leaks)}), e.g. {leaks[0]}")
     lam = int(manifest.get("lambda", 0) or 0)
+    declared = manifest.get("candidates", {})
+    gold_optional = declared.get("gold_always_included") is False  # imported lists, kept as shipped
+    missing_gold: dict[str, int] = {}
     for split in EVAL_SPLITS:
         samples = dataset.samples.get(split, [])
         cands = dataset.candidates.get(split)
@@ -126,7 +136,9 @@ def check(folder: str | Path) -> list[str]:
                 problems.append(f"{tag}: no candidate set")
                 continue
             if sample.entity_id not in ids:
-                problems.append(f"{tag}: gold {sample.entity_id} not among the candidates")
+                missing_gold[split] = missing_gold.get(split, 0) + 1
+                if not gold_optional:
+                    problems.append(f"{tag}: gold {sample.entity_id} not among the candidates")
             if len(set(ids)) != len(ids):
                 problems.append(f"{tag}: duplicate candidates")
             unknown = [i for i in ids if i not in entities]
@@ -137,6 +149,9 @@ def check(folder: str | Path) -> list[str]:
         extra = set(cands or ()) - {s.id for s in samples}
         if extra:
             problems.append(f"candidates/{split}.jsonl: {len(extra)} rows for unknown samples")
+        if gold_optional and samples and declared.get("missing_gold", {}).get(split, 0) != missing_gold.get(split, 0):
+            problems.append(f"candidates/{split}.jsonl: {missing_gold.get(split, 0)} golds missing from their lists, "
+                            f"but the manifest says {declared.get('missing_gold', {}).get(split, 0)}")
     counts = manifest.get("counts", {})
     recomputed = dataset.counts()
     if counts.get("input_records") != counts.get("kept", -1) + counts.get("rejected", -1):
