@@ -55,30 +55,30 @@ class CandidateIndex:
         self.id_rank = np.empty(len(self.ids), dtype=np.int64)  # position of each entity in id order (tie-break)
         self.id_rank[order] = np.arange(len(self.ids))
 
-    def similar(self, grams: set[str]) -> np.ndarray:
-        """Jaccard of bigram sets against every KB label (0 where no indexed bigram is shared), by KB position."""
-        scores = np.zeros(len(self.ids))
+    def similar(self, grams: set[str]) -> tuple[np.ndarray, np.ndarray]:
+        """KB positions sharing an indexed bigram with ``grams`` (ascending) and their Jaccard similarity."""
         lists = [self.postings[g] for g in grams if g in self.postings]
         if not lists:
-            return scores
+            return np.empty(0, dtype=np.int64), np.empty(0)
         overlap = np.bincount(np.concatenate(lists), minlength=len(self.ids))
         hit = np.flatnonzero(overlap)
         shared = overlap[hit]
-        scores[hit] = shared / (len(grams) + self.gram_count[hit] - shared)
-        return scores
+        return hit, shared / (len(grams) + self.gram_count[hit] - shared)
 
     def most_similar(self, gold: str, text: str, count: int) -> list[str]:
         """The ``count`` best entities by label similarity + ½ text similarity, ties by id (gold included)."""
-        label_sim = self.similar(self.grams[self.position[gold]])
-        text_sim = self.similar(char_ngrams(text))
-        scores = label_sim + 0.5 * text_sim
-        hit = np.flatnonzero((label_sim > 0) | (text_sim > 0))
+        label_hit, label_sim = self.similar(self.grams[self.position[gold]])
+        text_hit, text_sim = self.similar(char_ngrams(text))
+        hit = np.union1d(label_hit, text_hit)
+        scores = np.zeros(len(hit))
+        scores[np.searchsorted(hit, label_hit)] += label_sim
+        scores[np.searchsorted(hit, text_hit)] += 0.5 * text_sim
         if len(hit) > count:
-            values = scores[hit]
-            threshold = np.partition(values, len(values) - count)[len(values) - count]
-            hit = hit[values >= threshold]  # keeps every tie at the threshold
-        hit = hit[np.lexsort((self.id_rank[hit], -scores[hit]))]
-        return [self.ids[k] for k in hit[:count]]
+            threshold = np.partition(scores, len(scores) - count)[len(scores) - count]
+            keep = scores >= threshold  # keeps every tie at the threshold
+            hit, scores = hit[keep], scores[keep]
+        order = np.lexsort((self.id_rank[hit], -scores))
+        return [self.ids[k] for k in hit[order[:count]]]
 
 
 def _rng(seed: int, key: str) -> random.Random:

@@ -118,7 +118,10 @@ class CocoCnImporter(Importer):
                         outcome[why] += 1
                         m.problem = ("no_usable_tag", why)
                     else:
-                        m.image = next((f for f in (folder.by_stem(line) for folder in folders if folder) if f), None)
+                        try:
+                            m.image = next((f for f in (folder.by_stem(line) for folder in folders if folder) if f), None)
+                        except ValueError as exc:
+                            m.problem = ("unsafe_path", f"image {line}: {exc}")
                         m.image_note = f"no image {line}.jpg"
                 yield m
         self.notes.append(f"Rule: {EMMEL_RULE}.")

@@ -93,7 +93,10 @@ class ImageFolder:
         return self.path.is_dir()
 
     def by_stem(self, stem: str) -> Path | None:
-        """The file whose name without extension is ``stem`` (the alphabetically first if several)."""
+        """The file whose name without extension is ``stem`` (the alphabetically first if several).
+
+        ``ValueError`` if that file is a link leading out of the folder.
+        """
         if self._by_stem is None:
             self._by_stem = {}
             if self.path.is_dir():
@@ -101,7 +104,7 @@ class ImageFolder:
                     if entry.is_file():
                         self._by_stem.setdefault(entry.name.rsplit(".", 1)[0], []).append(entry.name)
         names = self._by_stem.get(stem)
-        return self.path / names[0] if names else None
+        return safe_join(self.path, names[0]) if names else None
 
     def join(self, relative: str) -> Path:
         """``relative`` under this folder; ``ValueError`` if it is absolute, has ``..`` or leaves it via a link."""

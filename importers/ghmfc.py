@@ -129,7 +129,10 @@ class GhmfcImporter(Importer):
         m.text, m.mention = values["sentence"].strip(), values["mentions"].strip()
         m.answer = None if values["answer"].strip().lower() == "nil" else values["answer"].strip()
         image_id = record.get("id", key)
-        m.image = images.by_stem(str(image_id)) if isinstance(image_id, (str, int)) else None
+        try:
+            m.image = images.by_stem(str(image_id)) if isinstance(image_id, (str, int)) else None
+        except ValueError as exc:
+            m.problem = ("unsafe_path", f"image of {image_id}: {exc}")
         m.image_note = f"no image named {image_id}.* in {images.path.name}/"
         if lists is not None:
             m.candidates = lists.get(values["mentions"], [])

@@ -136,9 +136,9 @@ class WikiDiverseImporter(Importer):
         file_name = image_file_name(img_url.strip())
         try:
             exact = images.join(file_name)
+            m.image = exact if exact.is_file() else images.by_stem(file_name[:32])  # the md5 under another extension
         except ValueError as exc:
-            m.problem = ("unsafe_path", f"image name from img_url: {exc}")
+            m.problem = ("unsafe_path", f"image of img_url {img_url!r}: {exc}")
             return m
-        m.image = exact if exact.is_file() else images.by_stem(file_name.split(".")[0][:32])
         m.image_note = f"{file_name} not in {images.path.name}/"
         return m

@@ -107,6 +107,27 @@ def write_mimic(root: Path, *, prefix: str = "WIKIMEL", mention_dir: str = "ment
     return layout
 
 
+def write_candidates_tsv(layout: Layout, path: Path, *, prefix: str = "WIKIMEL", size: int = 8, missing: int = 2) -> int:
+    """Candidate lists for the dev/test mentions of a ``write_mimic`` layout, one line per mention
+    (``<record id><TAB><QID>…``); the first ``missing`` kept test mentions get a list without their gold.
+    Returns how many kept test samples lack their gold."""
+    qids = sorted(json.loads((layout.root / "qid2id.json").read_text()), key=lambda q: (len(q), q))
+    qids = [q for q in qids if q != "nil"]
+    lines, dropped = [], 0
+    for split in ("dev", "test"):
+        for row in json.loads((layout.root / f"{prefix}_{split}.json").read_text()):
+            gold = row["answer"]
+            others = [q for q in qids if q != gold][: size - 1]
+            kept = row["answer"] != "nil" and row["imgPath"] and (layout.root / "mention_image" / f"{row['imgPath'].rsplit('/', 1)[-1].split('.')[0]}.jpg").exists()
+            if split == "test" and kept and dropped < missing:
+                dropped += 1
+                lines.append("\t".join([row["id"], *others]))
+            else:
+                lines.append("\t".join([row["id"], *others[:3], gold, *others[3:]]))
+    _write(path, "\n".join(lines) + "\n")
+    return dropped
+
+
 # --------------------------------------------------------------------------------------- GHMFC
 def write_ghmfc(root: Path, *, entities: int = 14, train: int = 12, test: int = 6) -> Layout:
     """GHMFC's Richpedia-MEL layout: records keyed by QID, images named by record id, fuzzy-search
@@ -123,6 +144,8 @@ def write_ghmfc(root: Path, *, entities: int = 14, train: int = 12, test: int = 
             k = (offset + i) % entities
             key = qids[k] if offset + i < entities else f"{qids[k]}-{i}"
             mention = entity_name(k).split(" ")[-1] if k % 2 else entity_name(k)
+            if split == "test" and i == 2:
+                mention += " Jr."  # a mention the search file has no list for
             records[key] = {"id": key, "sentence": f"{entity_name(k)} was a notable person from example {k}.",
                             "mentions": mention, "entities": entity_name(k), "answer": qids[k]}
             _write(root / "images" / f"{key}.jpg", image_bytes(500 + offset + i))
