@@ -107,7 +107,7 @@ class CocoCnImporter(Importer):
                 m = Mention(record=f"{name}:{number}", record_id=line or f"{name}:{number}", split=split)
                 if line is None:
                     m.problem = ("bad_encoding", "the image id is not UTF-8")
-                elif line in self.problems and line not in self.chosen:
+                elif line in self.problems:  # a bad caption or tag line: never fall back silently to another
                     m.problem = self.problems[line]
                 elif line not in self.chosen:
                     m.problem = ("empty_text", "no human-written caption for this image")
