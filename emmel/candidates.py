@@ -69,10 +69,11 @@ class CandidateIndex:
         """The ``count`` best entities by label similarity + ½ text similarity, ties by id (gold included)."""
         label_hit, label_sim = self.similar(self.grams[self.position[gold]])
         text_hit, text_sim = self.similar(char_ngrams(text))
-        hit = np.union1d(label_hit, text_hit)
-        scores = np.zeros(len(hit))
-        scores[np.searchsorted(hit, label_hit)] += label_sim
-        scores[np.searchsorted(hit, text_hit)] += 0.5 * text_sim
+        dense = np.zeros(len(self.ids))
+        dense[label_hit] = label_sim
+        dense[text_hit] += 0.5 * text_sim
+        hit = np.flatnonzero(dense)  # every similarity is > 0
+        scores = dense[hit]
         if len(hit) > count:
             threshold = np.partition(scores, len(scores) - count)[len(scores) - count]
             keep = scores >= threshold  # keeps every tie at the threshold

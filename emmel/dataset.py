@@ -17,7 +17,7 @@ from typing import Iterable
 
 from emmel import TOOL
 from emmel.errors import EmmelError
-from emmel.io import atomic_directory, read_json, read_jsonl, safe_join, sha256_file, write_json, write_jsonl
+from emmel.io import atomic_directory, read_json, read_jsonl, relative_parts, safe_join, sha256_file, write_json, write_jsonl
 from emmel.schema import EVAL_SPLITS, FORMAT_VERSION, SPLITS, Entity, Reject, Sample
 
 MANIFEST = "manifest.json"
@@ -98,8 +98,12 @@ class Dataset:
         self.root = folder
         return folder
 
-    def write_into(self, tmp: Path, *, plots: bool = True) -> None:
-        """Write every file into an empty (temporary) folder; ``manifest.json`` last."""
+    def write_into(self, tmp: Path, *, plots: bool = True, digests: dict[str, str] | None = None) -> None:
+        """Write every file into an empty (temporary) folder; ``manifest.json`` last.
+
+        ``digests``: sha256 of files the caller has just written into ``tmp`` and hashed (content-
+        addressed images), so the manifest need not read them again.
+        """
         from emmel.card import write_card, write_parquet, write_plots  # heavy imports on demand
 
         tmp = Path(tmp)
@@ -118,14 +122,15 @@ class Dataset:
         if plots:
             write_plots(self, tmp)
         write_card(self, tmp)
-        write_json(tmp / MANIFEST, self.manifest(tmp))
+        write_json(tmp / MANIFEST, self.manifest(tmp, digests))
 
-    def manifest(self, folder: Path) -> dict:
+    def manifest(self, folder: Path, digests: dict[str, str] | None = None) -> dict:
         files = {}
+        known = digests or {}
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             rel = path.relative_to(folder).as_posix()
             if rel != MANIFEST and not rel.startswith("."):
-                files[rel] = sha256_file(path)
+                files[rel] = known.get(rel) or sha256_file(path)
         meta = {k: v for k, v in self.meta.items() if k != "input_records"}
         return {**meta, "counts": self.counts(), "files": files, "format_version": FORMAT_VERSION, "tool": TOOL}
 
@@ -139,9 +144,13 @@ class Dataset:
 
     def _copy_images(self, tmp: Path) -> None:
         root = Path(self.root)
+        in_place = root.resolve() == Path(tmp).resolve()  # a build or import stored them there itself
         for owner, image in self.image_files():
             try:
-                target, src = safe_join(tmp, image), safe_join(root, image)
+                if in_place:
+                    target = src = tmp.joinpath(*relative_parts(image))
+                else:
+                    target, src = safe_join(tmp, image), safe_join(root, image)
             except ValueError as exc:
                 raise EmmelError(f"{owner}: unsafe image path ({exc})", path=root) from None
             if target.exists():

@@ -6,7 +6,7 @@ callers add the file and line. ``to_dict`` gives the canonical JSON object.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 SPLITS = ("train", "dev", "test")
@@ -38,11 +38,10 @@ OPTIONAL_ENTITY_FIELDS = ("wikidata", "images")
 OPTIONAL_SAMPLE_FIELDS = ("mention",)
 
 
-def _without_empty(row: dict, optional: tuple[str, ...]) -> dict:
-    for name in optional:
-        if not row[name]:
-            del row[name]
-    return row
+def _row(record, optional: tuple[str, ...] = ()) -> dict:
+    """The record's fields as a dict (nested values shared, not deep-copied as ``asdict`` would:
+    rows are only serialised, and a 100k-entity KB is written twice); empty optional fields left out."""
+    return {f.name: getattr(record, f.name) for f in fields(record) if f.name not in optional or getattr(record, f.name)}
 
 
 @dataclass
@@ -73,7 +72,7 @@ class Entity:
         )
 
     def to_dict(self) -> dict:
-        return _without_empty(asdict(self), OPTIONAL_ENTITY_FIELDS)
+        return _row(self, OPTIONAL_ENTITY_FIELDS)
 
     @property
     def display(self) -> str:
@@ -123,7 +122,7 @@ class Sample:
         )
 
     def to_dict(self) -> dict:
-        return _without_empty(asdict(self), OPTIONAL_SAMPLE_FIELDS)
+        return _row(self, OPTIONAL_SAMPLE_FIELDS)
 
 
 @dataclass
@@ -147,7 +146,7 @@ class Reject:
         )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return _row(self)
 
 
 SAMPLE_FIELDS = tuple(f.name for f in fields(Sample))

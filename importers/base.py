@@ -163,7 +163,7 @@ class Importer:
             candidates, cand_meta = self._candidates(kb, keys, samples, lists)
             meta = self._meta(kb_stats, cand_meta, total)
             dataset = Dataset(root=tmp, kb=kb, samples=samples, candidates=candidates, rejects=rejects, meta=meta)
-            dataset.write_into(tmp, plots=self.config.plots)
+            dataset.write_into(tmp, plots=self.config.plots, digests=writer.digests)
             counts = dataset.counts()
         if counts["input_records"] != counts["kept"] + counts["rejected"]:
             raise EmmelError(f"internal accounting error: {counts}; please report this")
@@ -357,6 +357,7 @@ class _Writer:
         self.warnings: list[str] = []
         self._shown: Counter = Counter()
         self._cache: dict[Path, tuple] = {}
+        self.digests: dict[str, str] = {}  # relative path -> sha256 of every image stored
 
     def store(self, file: Path | str | None, *, lenient_decode: bool):
         """``(relative path, info)`` of the stored image, or a reject reason (``last_detail`` says why).
@@ -393,6 +394,7 @@ class _Writer:
             else:
                 self.copied += 1
         self._cache[file] = (rel, info)
+        self.digests[rel] = info.sha256
         return rel, info
 
     def warn(self, line: str) -> None:

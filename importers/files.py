@@ -108,7 +108,10 @@ class ImageFolder:
 
     def join(self, relative: str) -> Path:
         """``relative`` under this folder; ``ValueError`` if it is absolute, has ``..`` or leaves it via a link."""
-        relative_parts(relative)
+        parts = relative_parts(relative)
+        if len(parts) == 1:  # a plain file name (the common case): only a link can lead out
+            path = self.path / parts[0]
+            return safe_join(self.path, relative) if path.is_symlink() else path
         return safe_join(self.path, relative)
 
 

@@ -34,7 +34,9 @@ def image_bytes(k: int, fmt: str = "JPEG", size: tuple[int, int] = (32, 24)) -> 
     from PIL import Image, ImageDraw
 
     image = Image.new("RGB", size, ((37 * k) % 256, (91 * k) % 256, (k // 256 * 53 + 17) % 256))
-    ImageDraw.Draw(image).rectangle([k % size[0], 0, k % size[0] + 5, size[1] // 2], fill=((k * 7) % 256, 200, 40))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([k % size[0], 0, k % size[0] + 5, size[1] // 2], fill=((k * 7) % 256, 200, 40))
+    draw.rectangle([0, size[1] - 4, 3, size[1] - 1], fill=((k >> 16) & 255, (k >> 8) & 255, k & 255))  # k itself
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **({"quality": 85} if fmt == "JPEG" else {}))
     return buffer.getvalue()
