@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import torch
 
-
 MISS = torch.iinfo(torch.int64).max  # rank of a gold absent from its candidate list: outside every Top-k, 1/rank ≈ 0
 
 

@@ -110,7 +110,8 @@ def profile_import(source: Path, out: Path) -> None:
     import cProfile
     import pstats
 
-    from importers import ImportConfig, run_import as import_benchmark
+    from importers import ImportConfig
+    from importers import run_import as import_benchmark
 
     os.environ["EMMEL_PROGRESS"] = "off"
     profiler = cProfile.Profile()

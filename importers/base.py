@@ -19,9 +19,10 @@ import math
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import ClassVar, Iterable
+from typing import ClassVar
 
 from emmel.candidates import CandidateIndex, select_candidates
 from emmel.config import CleanConfig
@@ -199,7 +200,7 @@ class Importer:
         self.remember(path)
         return table
 
-    def _kb(self, writer: "_Writer") -> tuple[list[Entity], dict[str, str], dict]:
+    def _kb(self, writer: _Writer) -> tuple[list[Entity], dict[str, str], dict]:
         entities: list[Entity] = []
         keys: dict[str, str] = {}  # benchmark key -> entity id
         rejected = Counter()
@@ -236,7 +237,7 @@ class Importer:
                  "entities_with_images": sum(1 for e in entities if e.images)}
         return entities, keys, stats
 
-    def _mentions(self, writer: "_Writer", keys: dict[str, str], external: dict | None):
+    def _mentions(self, writer: _Writer, keys: dict[str, str], external: dict | None):
         samples: dict[str, list[Sample]] = {split: [] for split in SPLITS}
         rejects: list[Reject] = []
         lists: dict[str, list[str] | None] = {}

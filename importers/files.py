@@ -23,7 +23,7 @@ class JsonFile:
         self.path, self.data, self.repeated, self.sha256 = path, data, repeated, sha256
 
     @classmethod
-    def read(cls, path: str | os.PathLike, *, first_line: bool = False) -> "JsonFile":
+    def read(cls, path: str | os.PathLike, *, first_line: bool = False) -> JsonFile:
         """Parse ``path``; ``first_line`` also accepts a valid first line followed by anything (MIMIC reads one line)."""
         path = Path(path)
         raw = read_bytes(path)

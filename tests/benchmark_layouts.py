@@ -171,7 +171,7 @@ def wikinews_file(img_url: str) -> str:
     """The archive's name for an image URL (README of wangxw5/wikiDiverse), written independently of the importer."""
     name = img_url.rsplit("/", 1)[-1]
     digest = hashlib.md5(name.encode()).hexdigest()
-    stem, dot, ext = name.rpartition(".")
+    _stem, dot, ext = name.rpartition(".")
     suffix = "." + ext if dot and ext in ("jpg", "JPG", "png", "PNG", "svg", "SVG", "jpeg", "JPEG") else name
     return (digest + suffix).replace(".svg", ".png").replace(".SVG", ".png")
 

@@ -21,8 +21,14 @@ from emmel.stats import check
 from importers import IMPORTERS, ImportConfig, importer_class, run_import
 from importers.coco_cn import choose_tag
 from importers.wikidiverse import image_file_name, page_title
-from tests.benchmark_layouts import (entity_name, write_candidates_tsv, write_coco_cn, write_ghmfc, write_mimic,
-                                     write_wikidiverse)
+from tests.benchmark_layouts import (
+    entity_name,
+    write_candidates_tsv,
+    write_coco_cn,
+    write_ghmfc,
+    write_mimic,
+    write_wikidiverse,
+)
 from tests.candidates_reference import ReferenceIndex, reference_candidates
 from tests.helpers import run_emmel
 
@@ -89,7 +95,7 @@ def test_mimic_prefix_and_folder_variants(tmp_path):
 
 
 def test_ghmfc_dev_carved_with_the_seed_and_said_so(imported, tmp_path):
-    layout, report, folder = imported["ghmfc"]
+    layout, _report, folder = imported["ghmfc"]
     dataset = Dataset.load(folder)
     assert len(dataset.samples["dev"]) == round(0.1 * 12) and len(dataset.samples["test"]) == 6
     assert "dev carved from train: 1 of 12" in dataset.meta["import"]["dev"]
@@ -127,7 +133,7 @@ def test_shipped_lists_kept_and_missing_golds_counted(imported, name):
 
 
 def test_wikidiverse_conventions(imported):
-    layout, report, folder = imported["wikidiverse"]
+    _layout, report, folder = imported["wikidiverse"]
     assert page_title("nhttps://en.wikipedia.org/wiki/Caf%C3%A9_Tacvba") == "Café Tacvba"
     assert page_title("]https://en.wikipedia.org/wiki/Lions_(band)") == "Lions (band)" == page_title("Lions_(band)")
     assert image_file_name("https://u.org/a/b/Photo.svg").endswith(".png") and image_file_name("https://u/x/A.gif").endswith("A.gif")
@@ -140,7 +146,7 @@ def test_wikidiverse_conventions(imported):
 
 
 def test_coco_cn_rule(imported):
-    layout, report, folder = imported["coco-cn"]
+    _layout, _report, folder = imported["coco-cn"]
     assert choose_tag("一个男人在网球场上打网球。", ["男人", "网球", "网球场"]) == "网球场"
     assert choose_tag("两只猫在沙发上", ["猫", "沙发"]) == "沙发" and choose_tag("沙猫", ["沙", "猫"]) == "沙"
     assert choose_tag("一列火车", ["汽车"]) is None
@@ -221,7 +227,7 @@ def test_candidates_identical_to_the_reference_at_small_scale(n, size):
 
 
 def test_candidates_large_pool_path(monkeypatch):
-    import emmel.candidates as candidates
+    from emmel import candidates
 
     monkeypatch.setattr(candidates, "EXACT_SHUFFLE_LIMIT", 50)
     monkeypatch.setattr(candidates, "POSTINGS_CAP", 30)

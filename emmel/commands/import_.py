@@ -38,8 +38,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from importers import ImportConfig, run_import
     from emmel.stats import format_table
+    from importers import ImportConfig, run_import
 
     config = ImportConfig(name=args.name or "", seed=args.seed, lam=args.lam, candidates=args.candidates, prefix=args.prefix,
                           dev_fraction=args.dev_fraction, images=args.images, candidates_file=args.candidates_file,

@@ -23,7 +23,13 @@ from emmel.cli import main
 from emmel.dataset import Dataset
 from emmel.stats import check
 from importers import ImportConfig, run_import
-from tests.benchmark_layouts import image_bytes, write_coco_cn, write_ghmfc, write_mimic, write_wikidiverse
+from tests.benchmark_layouts import (
+    image_bytes,
+    write_coco_cn,
+    write_ghmfc,
+    write_mimic,
+    write_wikidiverse,
+)
 from tests.helpers import ROOT
 
 
