@@ -26,11 +26,11 @@ from emmel.errors import EmmelError
 from emmel.images import ImageInfo, ImageProblem, format_hash, inspect_image
 from emmel.io import atomic_directory, atomic_write_bytes, read_json, sha256_file, stable_id
 from emmel.kb import EntityMention, build_kb, read_kb_seed
+from emmel.labels import normalizer
 from emmel.progress import progress
 from emmel.schema import SPLITS, Reject, Sample
 from emmel.sources.raw import RECORDS_FILE, SOURCE_FILE, RawItem, iter_source
 from emmel.split import assign_splits
-from emmel.text import normalize_text
 
 INPUT_PROBLEMS = {"malformed_record", "bad_encoding", "missing_field", "unsafe_path", "missing_image"}
 
@@ -77,8 +77,7 @@ def check_record(item: RawItem, config: BuildConfig) -> Checked | tuple[str, str
         info = inspect_image(data, config.clean)
     except ImageProblem as exc:
         return exc.reason, exc.detail
-    n = config.normalize
-    norm = lambda s: normalize_text(s, nfkc=n.nfkc, collapse_whitespace=n.collapse_whitespace, t2s=n.t2s)
+    norm = normalizer(config.normalize)
     text = norm(record.text)
     if not text:
         return "empty_text", "description is empty"
@@ -220,8 +219,7 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
     # -- KB -----------------------------------------------------------------------------------------
     mentions = [EntityMention(c.title, c.aliases, c.category, c.region, c.description, c.item.record.source.get("url", "")) for c in checked]
     if config.kb_seed:
-        n = config.normalize
-        mentions += read_kb_seed(config.kb_seed, lambda s: normalize_text(s, nfkc=n.nfkc, collapse_whitespace=n.collapse_whitespace, t2s=n.t2s))
+        mentions += read_kb_seed(config.kb_seed, normalizer(config.normalize))
     kb, entity_of = build_kb(mentions)
 
     # -- split ----------------------------------------------------------------------------------------

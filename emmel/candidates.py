@@ -23,7 +23,8 @@ from collections import defaultdict
 import numpy as np
 
 from emmel.schema import Entity
-from emmel.text import base_name, char_ngrams
+from emmel.labels import base_name
+from emmel.text import char_ngrams
 
 POSTINGS_CAP = 5000
 EXACT_SHUFFLE_LIMIT = 5000
