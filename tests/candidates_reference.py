@@ -9,7 +9,8 @@ import hashlib
 import random
 from collections import defaultdict
 
-from emmel.text import base_name, char_ngrams
+from emmel.labels import base_name
+from emmel.text import char_ngrams
 
 
 class ReferenceIndex:
