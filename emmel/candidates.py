@@ -56,25 +56,24 @@ class CandidateIndex:
         self.id_rank = np.empty(len(self.ids), dtype=np.int64)  # position of each entity in id order (tie-break)
         self.id_rank[order] = np.arange(len(self.ids))
 
-    def similar(self, grams: set[str]) -> tuple[np.ndarray, np.ndarray]:
-        """KB positions sharing an indexed bigram with ``grams`` (ascending) and their Jaccard similarity."""
+    def overlap(self, grams: set[str]) -> np.ndarray:
+        """How many indexed bigrams of ``grams`` each KB label shares, by KB position."""
         lists = [self.postings[g] for g in grams if g in self.postings]
         if not lists:
-            return np.empty(0, dtype=np.int64), np.empty(0)
-        overlap = np.bincount(np.concatenate(lists), minlength=len(self.ids))
-        hit = np.flatnonzero(overlap)
-        shared = overlap[hit]
-        return hit, shared / (len(grams) + self.gram_count[hit] - shared)
+            return np.zeros(len(self.ids), dtype=np.int64)
+        return np.bincount(np.concatenate(lists), minlength=len(self.ids))
 
     def most_similar(self, gold: str, text: str, count: int) -> list[str]:
-        """The ``count`` best entities by label similarity + ½ text similarity, ties by id (gold included)."""
-        label_hit, label_sim = self.similar(self.grams[self.position[gold]])
-        text_hit, text_sim = self.similar(char_ngrams(text))
-        dense = np.zeros(len(self.ids))
-        dense[label_hit] = label_sim
-        dense[text_hit] += 0.5 * text_sim
-        hit = np.flatnonzero(dense)  # every similarity is > 0
-        scores = dense[hit]
+        """The ``count`` best entities by label + ½ text Jaccard similarity of bigram sets, ties by id (gold included)."""
+        label_grams, text_grams = self.grams[self.position[gold]], char_ngrams(text)
+        label_overlap, text_overlap = self.overlap(label_grams), self.overlap(text_grams)
+        hit = np.flatnonzero(label_overlap + text_overlap)
+        sizes = self.gram_count[hit]
+        scores = np.zeros(len(hit))
+        for overlap, grams, weight in ((label_overlap[hit], label_grams, 1.0), (text_overlap[hit], text_grams, 0.5)):
+            shared = overlap > 0
+            jaccard = overlap[shared] / (len(grams) + sizes[shared] - overlap[shared])
+            scores[shared] += weight * jaccard  # (×1.0 is exact: the same floats as label + 0.5·text)
         if len(hit) > count:
             threshold = np.partition(scores, len(scores) - count)[len(scores) - count]
             keep = scores >= threshold  # keeps every tie at the threshold

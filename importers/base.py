@@ -411,15 +411,13 @@ class _Writer:
 @dataclass(frozen=True)
 class _Header:
     sha256: str
-    width: int
-    height: int
     format: str
     ext: str
-    phash: int = 0
 
 
 def _identify(data: bytes) -> _Header:
-    """Format and size from the image header (no full decode); ``ImageProblem`` if it is no image."""
+    """The format of an entity image from its parsed header, without decoding the pixels (entities
+    keep no size or hash beyond the sha256); ``ImageProblem`` if it is no image emmel stores."""
     import io
 
     from PIL import Image, UnidentifiedImageError
@@ -428,9 +426,9 @@ def _identify(data: bytes) -> _Header:
         raise ImageProblem("empty_file", "zero-byte file")
     try:
         with Image.open(io.BytesIO(data)) as image:
-            fmt, (width, height) = image.format or "", image.size
+            fmt = image.format or ""
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise ImageProblem("not_an_image", "not a readable image format") from None
     if fmt not in EXTENSIONS:
         raise ImageProblem("not_an_image", f"unsupported format {fmt}")
-    return _Header(sha256_bytes(data), width, height, fmt, EXTENSIONS[fmt])
+    return _Header(sha256_bytes(data), fmt, EXTENSIONS[fmt])
