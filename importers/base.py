@@ -29,9 +29,10 @@ from emmel.config import CleanConfig
 from emmel.dataset import Dataset, link_or_copy
 from emmel.errors import EmmelError
 from emmel.images import EXTENSIONS, ImageProblem, format_hash, inspect_image
-from emmel.io import atomic_directory, sha256_bytes, stable_id
+from emmel.io import atomic_directory, sha256_bytes, sha256_file, stable_id
 from emmel.progress import progress
 from emmel.schema import EVAL_SPLITS, SPLITS, Entity, Reject, Sample
+from importers.files import JsonFile, text_lines
 
 # Imported images are the benchmark's own: decode them, but do not apply emmel build's size rules.
 LENIENT = CleanConfig(min_side=1, max_aspect=math.inf, min_text_len=0, max_text_len=10**9)
@@ -129,15 +130,11 @@ class Importer:
     # ------------------------------------------------------------------ shared helpers
     def json(self, path: Path, **kwargs):
         """Read a metadata file and remember its sha256 for the manifest."""
-        from importers.files import JsonFile
-
         parsed = JsonFile.read(path, **kwargs)
         self.files[self._rel(path)] = parsed.sha256
         return parsed
 
     def remember(self, path: Path) -> None:
-        from emmel.io import sha256_file
-
         self.files[self._rel(path)] = sha256_file(path)
 
     def _rel(self, path: Path) -> str:
@@ -185,8 +182,6 @@ class Importer:
             return None
         if self.config.candidates == "generated":
             raise EmmelError("--candidates-file and --candidates generated contradict each other")
-        from importers.files import text_lines
-
         path = Path(self.config.candidates_file)
         table: dict[str, list[str]] = {}
         for number, line, _ in text_lines(path):

@@ -134,7 +134,7 @@ class MimicImporter(Importer):
             m.problem = ("malformed_record", "a mention must be a JSON object")
             return m
         if isinstance(record.get("id"), (str, int)) and not isinstance(record.get("id"), bool):
-            m.record_id = str(record["id"])
+            m.source["id"] = record["id"]  # kept, but not the record id: nothing says it is unique per mention
         values = {key: record.get(key) for key in ("mentions", "sentence", "imgPath", "answer")}
         absent = [key for key, value in values.items() if value is None]
         if absent:
@@ -146,7 +146,8 @@ class MimicImporter(Importer):
             return m
         m.text, m.mention = values["sentence"].strip(), unquote(values["mentions"]).strip()
         m.answer = None if values["answer"].strip().lower() == "nil" else values["answer"].strip()
-        m.source = {"imgPath": values["imgPath"]} if values["imgPath"] else {}
+        if values["imgPath"]:
+            m.source["imgPath"] = values["imgPath"]
         path = values["imgPath"]
         if not path:
             m.image_note = "no imgPath (MIMIC would feed a blank image)"

@@ -111,21 +111,21 @@ def write_mimic(root: Path, *, prefix: str = "WIKIMEL", mention_dir: str = "ment
 
 def write_candidates_tsv(layout: Layout, path: Path, *, prefix: str = "WIKIMEL", size: int = 8, missing: int = 2) -> int:
     """Candidate lists for the dev/test mentions of a ``write_mimic`` layout, one line per mention
-    (``<record id><TAB><QID>…``); the first ``missing`` kept test mentions get a list without their gold.
+    (``<file>:<n><TAB><QID>…``, the record ids of a MIMIC import); the first ``missing`` kept test mentions get a list without their gold.
     Returns how many kept test samples lack their gold."""
     qids = sorted(json.loads((layout.root / "qid2id.json").read_text()), key=lambda q: (len(q), q))
     qids = [q for q in qids if q != "nil"]
     lines, dropped = [], 0
     for split in ("dev", "test"):
-        for row in json.loads((layout.root / f"{prefix}_{split}.json").read_text()):
+        for number, row in enumerate(json.loads((layout.root / f"{prefix}_{split}.json").read_text()), start=1):
             gold = row["answer"]
             others = [q for q in qids if q != gold][: size - 1]
             kept = row["answer"] != "nil" and row["imgPath"] and (layout.root / "mention_image" / f"{row['imgPath'].rsplit('/', 1)[-1].split('.')[0]}.jpg").exists()
             if split == "test" and kept and dropped < missing:
                 dropped += 1
-                lines.append("\t".join([row["id"], *others]))
+                lines.append("\t".join([f"{prefix}_{split}.json:{number}", *others]))
             else:
-                lines.append("\t".join([row["id"], *others[:3], gold, *others[3:]]))
+                lines.append("\t".join([f"{prefix}_{split}.json:{number}", *others[:3], gold, *others[3:]]))
     _write(path, "\n".join(lines) + "\n")
     return dropped
 

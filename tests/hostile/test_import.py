@@ -97,7 +97,7 @@ def test_mimic_escaping_paths_and_links(mimic, tmp_path):
     before = tree_digest(mimic.root)
     dataset = imported(mimic.root, tmp_path / "out")
     found = reasons(dataset)
-    assert sorted(found["unsafe_path"]) == ["train-0", "train-1", "train-2", "train-3"]
+    assert sorted(found["unsafe_path"]) == ["WIKIMEL_train.json:1", "WIKIMEL_train.json:2", "WIKIMEL_train.json:3", "WIKIMEL_train.json:4"]
     kb_images = dataset.meta["import"]["kb"]["images"]
     assert kb_images["unsafe_path"] == 2
     sha_secret = hashlib.sha256(secret.read_bytes()).hexdigest()
@@ -111,7 +111,7 @@ def test_mimic_link_out_of_the_folder_is_unsafe(mimic, tmp_path):
     (mimic.root / "mention_image" / "00001.jpg").unlink()
     (mimic.root / "mention_image" / "00001.jpg").symlink_to(secret)
     dataset = imported(mimic.root, tmp_path / "out")
-    assert reasons(dataset)["unsafe_path"] == ["train-0"]
+    assert reasons(dataset)["unsafe_path"] == ["WIKIMEL_train.json:1"]
 
 
 def test_mimic_bad_records_each_rejected(mimic, tmp_path):
@@ -125,8 +125,8 @@ def test_mimic_bad_records_each_rejected(mimic, tmp_path):
     edit_json(mimic.root / "WIKIMEL_train.json", change)
     dataset = imported(mimic.root, tmp_path / "out")
     found = reasons(dataset)
-    assert found["unknown_entity"] == ["train-0"] and found["nil_answer"] == ["train-4"]
-    assert found["malformed_record"] == ["WIKIMEL_train.json:2", "train-3"] and found["missing_field"] == ["train-2"]
+    assert found["unknown_entity"] == ["WIKIMEL_train.json:1"] and found["nil_answer"] == ["WIKIMEL_train.json:5"]
+    assert found["malformed_record"] == ["WIKIMEL_train.json:2", "WIKIMEL_train.json:4"] and found["missing_field"] == ["WIKIMEL_train.json:3"]
     assert dataset.counts()["input_records"] == 10 and dataset.counts()["kept"] == 5
 
 
@@ -138,7 +138,7 @@ def test_mimic_fake_images(mimic, tmp_path):
     (mimic.root / "kb_image" / "Q1000_0.jpg").write_bytes(b"GIF89a but not really")
     dataset = imported(mimic.root, tmp_path / "out")
     found = reasons(dataset)
-    assert found["not_an_image"] == ["train-0"] and found["empty_file"] == ["train-1"] and found["truncated_image"] == ["train-2"]
+    assert found["not_an_image"] == ["WIKIMEL_train.json:1"] and found["empty_file"] == ["WIKIMEL_train.json:2"] and found["truncated_image"] == ["WIKIMEL_train.json:3"]
     assert dataset.meta["import"]["kb"]["images"]["not_an_image"] == 1
 
 
