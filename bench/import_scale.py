@@ -7,9 +7,9 @@
 2. emmel's λ = 100 candidate generator on a RichpediaMEL-sized KB: index build and generation
    time for 25,000 mentions against 160,933 entities.
 3. With ``--profile``: the import once more in-process under cProfile, the top functions printed,
-   to say what dominates.
+   to say what dominates; with ``--check``: the time of ``emmel stats --check`` on the result.
 
-    PYTHONPATH=. python bench/import_scale.py [--entities 109976] [--mentions 25000] [--kb 160933] [--profile]
+    PYTHONPATH=. python bench/import_scale.py [--entities 109976] [--mentions 25000] [--kb 160933] [--check] [--profile]
 
 The machine is shared: the load average (as `uptime` prints it) is shown beside every figure.
 """
@@ -85,6 +85,14 @@ def run_import(source: Path, out: Path) -> None:
     print(f"        targets: < 300 s, < 4 GB -> {'met' if seconds < 300 and max(peak, kernel_peak) < 4 * 2**30 else 'NOT met'}")
 
 
+def run_check(folder: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "emmel", "stats", "--check", str(folder)], env=env, capture_output=True, text=True)
+    verdict = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr.strip()
+    print(f"\nCHECK   emmel stats --check: {time.perf_counter() - started:.1f} s wall; {verdict}  ({load()})")
+
+
 def candidate_speed(kb_size: int, mentions: int) -> None:
     from emmel.candidates import CandidateIndex, select_candidates
     from emmel.io import stable_id
@@ -129,6 +137,7 @@ def main() -> None:
     parser.add_argument("--kb", type=int, default=160_933, help="KB size for the candidate generator (RichpediaMEL: 160,933)")
     parser.add_argument("--candidate-mentions", type=int, default=25_000)
     parser.add_argument("--profile", action="store_true", help="also profile one import in-process")
+    parser.add_argument("--check", action="store_true", help="also time `emmel stats --check` on the imported dataset")
     parser.add_argument("--keep", help="write the layout and dataset here instead of a temporary folder")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs; {load()}")
@@ -136,6 +145,8 @@ def main() -> None:
         root = Path(args.keep or tmp)
         write_layout(root / "WikiMEL", args.entities, args.mentions)
         run_import(root / "WikiMEL", root / "WM")
+        if args.check:
+            run_check(root / "WM")
         if args.profile:
             profile_import(root / "WikiMEL", root / "WM-profiled")
     candidate_speed(args.kb, args.candidate_mentions)
