@@ -88,7 +88,7 @@ def run_import(source: Path, out: Path) -> None:
 def run_check(folder: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "emmel", "stats", "--check", str(folder)], env=env, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "emmel", "stats", "--check", str(folder)], env=env, capture_output=True, text=True, check=False)
     verdict = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else result.stderr.strip()
     print(f"\nCHECK   emmel stats --check: {time.perf_counter() - started:.1f} s wall; {verdict}  ({load()})")
 
