@@ -22,8 +22,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from emmel.schema import Entity
 from emmel.labels import base_name
+from emmel.schema import Entity
 from emmel.text import char_ngrams
 
 POSTINGS_CAP = 5000

@@ -8,6 +8,7 @@ from pathlib import Path
 from emmel.io import atomic_write_bytes, atomic_write_text, dumps
 from emmel.schema import SPLITS
 from emmel.stats import entity_frequency, format_table, table1
+from emmel.textfiles import encoding_label
 
 PLOTS = ("entity_frequency.png", "text_length.png", "image_size.png")
 MAX_BARS = 5000  # entities drawn as bars in the frequency plot; beyond, a filled step curve
@@ -19,7 +20,7 @@ def write_parquet(dataset, folder: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    def table(rows: list[dict]) -> "pa.Table":
+    def table(rows: list[dict]) -> pa.Table:
         flat = [{k: (dumps(v) if isinstance(v, (dict, list)) and k not in LIST_COLUMNS else v) for k, v in r.items()} for r in rows]
         columns = list(dict.fromkeys(k for r in flat for k in r))
         if any(len(r) != len(columns) for r in flat):  # optional fields present in some rows only
@@ -84,7 +85,7 @@ def write_plots(dataset, folder: Path) -> None:
 
 
 def write_card(dataset, folder: Path) -> None:
-    """The dataset card ``README.md``: what is in the folder, Table 1, provenance and licenses."""
+    """The dataset card ``README.md``: YAML front matter, then what is in the folder, Table 1, provenance and licenses."""
     meta = dataset.meta
     counts = dataset.counts()
     rows = table1(dataset)
@@ -97,6 +98,7 @@ def write_card(dataset, folder: Path) -> None:
         kinds[kind] = kinds.get(kind, 0) + 1
     reasons = counts["rejected_by_reason"]
     lines = [
+        *front_matter(dataset),
         f"# {meta.get('name', 'EMMEL')} dataset card",
         "",
         *((meta["description"], CHECK_LINE) if meta.get("description") else DESCRIPTION),
@@ -116,7 +118,9 @@ def write_card(dataset, folder: Path) -> None:
         lines += [format_table([{"reason": k, "records": v} for k, v in reasons.items()]), ""]
     lines += ["## Sources", ""]
     for source in meta.get("sources", []):
-        lines.append(f"- `{source.get('name')}` ({source.get('kind', 'unknown')}): {source.get('records', '?')} records, sha256 `{source.get('records_sha256', '')[:16]}`")
+        read_as = f", read as {encoding_label(source['encoding'])}" if source.get("encoding") else ""  # older datasets: not recorded
+        lines.append(f"- `{source.get('name')}` ({source.get('kind', 'unknown')}): {source.get('records', '?')} records{read_as}, "
+                     f"sha256 `{source.get('records_sha256', '')[:16]}`")
     if kinds:
         lines += ["", format_table([{"source kind": k, "samples": v} for k, v in sorted(kinds.items())])]
     lines += ["", "## Licenses and attribution", "", format_table([{"license": k, "samples": v} for k, v in sorted(licenses.items())]), ""]
@@ -141,6 +145,48 @@ def _candidates_line(candidates: dict | None, lam: int, kb_size: int) -> str:
         return (f"Candidates per dev/test sample: imported from `{candidates.get('source')}` and kept as shipped "
                 f"(gold recall: {recall or 'n/a'}; a gold missing from its list counts as a miss).")
     return _lambda_line(lam, kb_size)
+
+
+SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                   (10_000_000, "1M<n<10M"))
+
+
+def front_matter(dataset) -> list[str]:
+    """The card's YAML header (Hugging Face Hub metadata): what the Hub indexes, and the ``configs`` that let
+    ``datasets.load_dataset(FOLDER)`` find the Parquet files of each split (config ``kb``: the KB) by itself.
+    The candidate sets stay JSONL only: one dataset folder is read by one ``datasets`` builder."""
+    rows = sum(len(dataset.samples.get(split, [])) for split in SPLITS)
+    size = next((name for limit, name in SIZE_CATEGORIES if rows < limit), "n>10M" if rows < 100_000_000 else "other")
+    configs = {
+        "default": [(split, f"parquet/{split}.parquet") for split in SPLITS if dataset.samples.get(split)],
+        "kb": [("kb", "parquet/kb.parquet")] if dataset.kb else [],
+    }
+    lines = [
+        "---",
+        f"pretty_name: {_yaml(dataset.meta.get('name', 'EMMEL'))}",
+        "language:", *(f"- {code}" for code in dataset.meta.get("language", ["zh"])),
+        "license: other",
+        "license_name: per-sample",
+        f"license_details: {_yaml('Every sample carries its own license and source; see Licenses and attribution below.')}",
+        "task_categories:", "- text-retrieval",
+        "task_ids:", "- entity-linking-retrieval",
+        "tags:", *(f"- {tag}" for tag in dataset.meta.get("tags", ["multimodal-entity-linking", "intangible-cultural-heritage", "emmel"])),
+        "size_categories:", f"- {size}",
+        "configs:",
+    ]
+    for name, files in configs.items():
+        if not files:
+            continue
+        lines += [f"- config_name: {name}", *(["  default: true"] if name == "default" else []), "  data_files:"]
+        lines += [line for split, path in files for line in (f"  - split: {split}", f"    path: {path}")]
+    return [*lines, "---", ""]
+
+
+def _yaml(text: str) -> str:
+    """A YAML double-quoted scalar (JSON string syntax is valid YAML)."""
+    import json
+
+    return json.dumps(str(text), ensure_ascii=False)
 
 
 def _lambda_line(lam: int, kb_size: int) -> str:

@@ -58,7 +58,7 @@ class Entity:
     images: list[str] = field(default_factory=list)  # content-addressed paths in the dataset folder
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Entity":
+    def from_dict(cls, data: dict) -> Entity:
         return cls(
             id=_require(data, "id", str),
             label=_require(data, "label", str),
@@ -99,7 +99,7 @@ class Sample:
     mention: str = ""  # optional: the mention string inside ``text`` (imported benchmarks); omitted when empty
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Sample":
+    def from_dict(cls, data: dict) -> Sample:
         split = _require(data, "split", str)
         if split not in SPLITS:
             raise ValueError(f"field 'split' must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -135,7 +135,7 @@ class Reject:
     duplicate_of: str | None = None
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Reject":
+    def from_dict(cls, data: dict) -> Reject:
         return cls(
             record=_require(data, "record", str),
             reason=_require(data, "reason", str),
@@ -148,6 +148,3 @@ class Reject:
     def to_dict(self) -> dict:
         return _row(self)
 
-
-SAMPLE_FIELDS = tuple(f.name for f in fields(Sample))
-ENTITY_FIELDS = tuple(f.name for f in fields(Entity))

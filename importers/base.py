@@ -26,16 +26,17 @@ from typing import ClassVar
 
 from emmel.candidates import CandidateIndex, select_candidates
 from emmel.config import CleanConfig
-from emmel.dataset import Dataset, link_or_copy
+from emmel.dataset import KIND, Dataset, link_or_copy
 from emmel.errors import EmmelError
-from emmel.images import EXTENSIONS, ImageProblem, format_hash, inspect_image
-from emmel.io import atomic_directory, sha256_bytes, sha256_file, stable_id
+from emmel.images import EXTENSIONS, ImageLimits, ImageProblem, format_hash, inspect_image, read_image_file
+from emmel.io import atomic_directory, check_output, sha256_bytes, sha256_file, stable_id
 from emmel.progress import progress
 from emmel.schema import EVAL_SPLITS, SPLITS, Entity, Reject, Sample
 from importers.files import JsonFile, text_lines
 
 # Imported images are the benchmark's own: decode them, but do not apply emmel build's size rules.
 LENIENT = CleanConfig(min_side=1, max_aspect=math.inf, min_text_len=0, max_text_len=10**9)
+LIMITS = ImageLimits.of(LENIENT)
 CANDIDATE_MODES = ("auto", "imported", "generated")
 
 
@@ -106,6 +107,7 @@ class Importer:
     title: ClassVar[str] = ""  # one line for --help
     license: ClassVar[str] = ""
     candidate_file: ClassVar[str] = ""  # the file a format's candidate lists come from ("" = none)
+    language: ClassVar[tuple[str, ...]] = ("en",)  # ISO 639-1 codes for the card's front matter
 
     def __init__(self, source: str | Path, config: ImportConfig | None = None):
         self.source = Path(source)
@@ -148,13 +150,14 @@ class Importer:
         started = time.perf_counter()
         out = Path(out)
         self._check_paths(out)
+        check_output(out, kind=KIND, overwrite=overwrite, inputs=[self.source])  # before the long work, not only at the end
         if self.config.candidates not in CANDIDATE_MODES:
             raise EmmelError(f"--candidates must be one of {', '.join(CANDIDATE_MODES)}, got {self.config.candidates!r}")
         external = self._candidate_table()
         if self.config.candidates == "imported" and not (self.candidate_file or external is not None):
             raise EmmelError(f"the {self.format} format ships no candidate lists; use --candidates generated or --candidates-file")
         writer = _Writer()
-        with atomic_directory(out, overwrite=overwrite) as tmp:
+        with atomic_directory(out, kind=KIND, overwrite=overwrite, inputs=[self.source]) as tmp:
             writer.root = tmp
             kb, keys, kb_stats = self._kb(writer)
             samples, rejects, lists, total = self._mentions(writer, keys, external)
@@ -322,7 +325,8 @@ class Importer:
         records = {path: digest for path, digest in sorted(self.files.items())}
         return {
             "name": name, "seed": self.config.seed, "config": config, "lambda": lam, "input_records": total,
-            "description": self.description(),
+            "description": self.description(), "language": list(self.language),
+            "tags": ["multimodal-entity-linking", "emmel", "emmel-import", name.lower()],
             "sources": [{"name": self.source.name, "kind": f"import:{self.format}", "records": total,
                          "records_sha256": sha256_bytes("".join(f"{p} {d}\n" for p, d in records.items()).encode())}],
             "import": {"format": self.format, "source": self.source.name, "files": records, **self.split_policy, "kb": kb_stats},
@@ -370,14 +374,7 @@ class _Writer:
         if file in self._cache:
             return self._cache[file]
         try:
-            data = file.read_bytes()
-        except FileNotFoundError:
-            self.last_detail = f"image file {file.name!r} not found"
-            return "missing_image"
-        except OSError as exc:
-            self.last_detail = f"cannot read image {file.name!r}: {exc.strerror}"
-            return "missing_image"
-        try:
+            data = read_image_file(file, LIMITS)  # regular files only, at most clean.max_bytes
             info = inspect_image(data, LENIENT) if lenient_decode else _identify(data)
         except ImageProblem as exc:
             self.last_detail = f"{file.name}: {exc.detail}"

@@ -46,6 +46,7 @@ def choose_tag(caption: str, tags: list[str]) -> str | None:
 class CocoCnImporter(Importer):
     format = "coco-cn"
     title = "COCO-CN (coco-cn_{train,val,test}.txt, human-written captions and tags, MS-COCO images)"
+    language = ("zh",)
     license = "COCO-CN annotations: research use on request (li-xirong/coco-cn); images: MS-COCO terms (Flickr licenses)"
 
     def __init__(self, source, config=None):

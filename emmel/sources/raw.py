@@ -10,17 +10,22 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from emmel import TOOL
 from emmel.errors import EmmelError
-from emmel.io import dumps, iter_jsonl_lines, safe_join, write_json
+from emmel.io import dumps, iter_jsonl_lines, open_regular, safe_join, write_json
+from emmel.textfiles import detect_encoding, encoding_label
 
 RECORDS_FILE = "records.jsonl"
 SOURCE_FILE = "source.json"
 REQUIRED = ("record_id", "title", "text", "image")
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+CSV_SUFFIXES = (".csv", ".tsv")
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that surrogateescape kept undecoded
 
 
 @dataclass
@@ -40,11 +45,12 @@ class RawRecord:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RawRecord":
+    def from_dict(cls, data: dict) -> RawRecord:
         # text may be empty (the build rejects it as empty_text); the others must be non-empty
         missing = [name for name in REQUIRED if data.get(name) is None or (name != "text" and data.get(name) == "")]
         if missing:
-            raise ValueError(f"missing field {missing[0]!r}")
+            hint = " (every record needs a stable id; `emmel build --line-ids` numbers records by line instead)" if missing[0] == "record_id" else ""
+            raise ValueError(f"missing field {missing[0]!r}{hint}")
         values = {}
         for name in ("record_id", "title", "text", "image", "category", "region", "entity_description", "license"):
             value = data.get(name, "")
@@ -82,7 +88,10 @@ class RawItem:
 class RawSourceWriter:
     """Append records to a raw source folder; used by crawlers, OCR and importers.
 
-    >>> with RawSourceWriter("raw/", kind="book") as out:       # doctest: +SKIP
+    It writes ``records.jsonl`` in place, so give it the temporary folder of
+    ``emmel.io.atomic_directory`` (the guarded way to write an output the user names), as ``emmel ocr`` does:
+
+    >>> with atomic_directory("raw/", kind="ocr", overwrite=False) as tmp, RawSourceWriter(tmp, kind="book") as out:  # doctest: +SKIP
     ...     out.write(RawRecord(record_id="p3-f1", title="撮罗子", text="鄂温克族的撮罗子", image="images/p3-f1.png"))
     """
 
@@ -105,7 +114,7 @@ class RawSourceWriter:
             self._handle.close()
             write_json(self.folder / SOURCE_FILE, self.meta)
 
-    def __enter__(self) -> "RawSourceWriter":
+    def __enter__(self) -> RawSourceWriter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -137,53 +146,62 @@ def _apply_mapping(row: dict, mapping: dict[str, str]) -> dict:
     return out
 
 
-def _iter_csv(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("gb18030")
-        except UnicodeDecodeError as exc:
-            raise EmmelError(f"not UTF-8 or GB18030 text ({exc.reason} at byte {exc.start})", path=path) from None
+def _iter_csv(path: Path, encoding: str) -> Iterator[tuple[int, dict | None, str | None]]:
+    with open_regular(path) as handle:
+        text = handle.read().decode(encoding, errors="surrogateescape")  # undecodable bytes: rejected per row below
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames:
         raise EmmelError("CSV file has no header row", path=path)
+    if any(_UNDECODED.search(name or "") for name in reader.fieldnames):
+        raise EmmelError(f"the CSV header row is not {encoding_label(encoding)} text (pass --encoding)", path=path)
     for row in reader:
         if None in row:  # more cells than header columns
             yield reader.line_num, None, "malformed_record: more cells than header columns"
             continue
+        if any(_UNDECODED.search(value) for value in row.values() if value):
+            yield reader.line_num, None, f"bad_encoding: not {encoding_label(encoding)} (undecodable bytes in this row)"
+            continue
         yield reader.line_num, {k: v for k, v in row.items()}, None
 
 
-def iter_source(path: str | os.PathLike, *, mapping: dict[str, str] | None = None) -> Iterator[RawItem]:
-    """Yield every record of a raw source folder or a generic JSONL/CSV file, in file order."""
+def records_file(path: str | os.PathLike) -> Path:
+    """The file holding the records of a source: ``records.jsonl`` of a folder, or the JSONL/CSV file itself."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / RECORDS_FILE).exists():
+            raise EmmelError(f"not a raw source folder (no {RECORDS_FILE}; see docs/FORMAT.md)", path=path)
+        return path / RECORDS_FILE
+    if not path.exists():
+        raise EmmelError("source not found", path=path)
+    if path.suffix.lower() not in (*JSONL_SUFFIXES, *CSV_SUFFIXES):
+        raise EmmelError("unknown source type (expected a folder, .jsonl or .csv)", path=path)
+    return path
+
+
+def iter_source(path: str | os.PathLike, *, mapping: dict[str, str] | None = None, encoding: str | None = None,
+                line_ids: bool = False) -> Iterator[RawItem]:
+    """Yield every record of a raw source folder or a generic JSONL/CSV file, in file order.
+
+    ``encoding``: a codec name, or None to detect it (``emmel.textfiles.detect_encoding``).
+    A record without ``record_id`` is a ``missing_field`` reject, unless ``line_ids`` (``emmel build
+    --line-ids``) numbers such records by their line (``line17``): ids that change when lines move.
+    """
     path = Path(path)
     mapping = mapping or {}
+    records = records_file(path)
+    encoding = detect_encoding(records, encoding)
     if path.is_dir():
-        records = path / RECORDS_FILE
-        if not records.exists():
-            raise EmmelError(f"not a raw source folder (no {RECORDS_FILE}; see docs/FORMAT.md)", path=path)
-        root, rows, name = path, iter_jsonl_lines(records), path.name
-        shown, short = records, f"{path.name}/{RECORDS_FILE}"
-    elif path.is_file():
-        root, name, shown, short = path.parent, path.stem, path, path.name
-        suffix = path.suffix.lower()
-        if suffix in (".jsonl", ".json", ".ndjson"):
-            rows = iter_jsonl_lines(path)
-        elif suffix in (".csv", ".tsv"):
-            rows = _iter_csv(path)
-        else:
-            raise EmmelError("unknown source type (expected a folder, .jsonl or .csv)", path=path)
+        root, name, shown, short = path, path.name, records, f"{path.name}/{RECORDS_FILE}"
     else:
-        raise EmmelError("source not found", path=path)
+        root, name, shown, short = path.parent, path.stem, path, path.name
+    rows = _iter_csv(records, encoding) if records.suffix.lower() in CSV_SUFFIXES else iter_jsonl_lines(records, encoding=encoding)
     for line, data, problem in rows:
         location = f"{shown}:{line}"
         if problem:
             yield RawItem(name, location, None, None, problem, ref=f"{short}:{line}")
             continue
         data = _apply_mapping(data, mapping)
-        if "record_id" not in data or data["record_id"] in (None, ""):
+        if line_ids and data.get("record_id") in (None, ""):
             data = {**data, "record_id": f"line{line}"}
         item = _parse(data, source_name=name, location=location, root=root)
         item.ref = f"{short}:{line}"
