@@ -42,8 +42,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def module_name(command: str) -> str:
+    """``emmel.commands.<command>``, or ``<command>_`` for a command named like a Python keyword (PEP 8)."""
+    return f"emmel.commands.{command}{'_' if keyword.iskeyword(command) else ''}"
+
+
 def command_module(name: str):
-    return importlib.import_module(f"emmel.commands.{name}{'_' if keyword.iskeyword(name) else ''}")
+    return importlib.import_module(module_name(name))
 
 
 def main(argv: list[str] | None = None) -> int:

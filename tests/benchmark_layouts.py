@@ -120,7 +120,8 @@ def write_candidates_tsv(layout: Layout, path: Path, *, prefix: str = "WIKIMEL",
         for number, row in enumerate(json.loads((layout.root / f"{prefix}_{split}.json").read_text()), start=1):
             gold = row["answer"]
             others = [q for q in qids if q != gold][: size - 1]
-            kept = row["answer"] != "nil" and row["imgPath"] and (layout.root / "mention_image" / f"{row['imgPath'].rsplit('/', 1)[-1].split('.')[0]}.jpg").exists()
+            stem = row["imgPath"].rsplit("/", 1)[-1].split(".")[0]
+            kept = row["answer"] != "nil" and row["imgPath"] and (layout.root / "mention_image" / f"{stem}.jpg").exists()
             if split == "test" and kept and dropped < missing:
                 dropped += 1
                 lines.append("\t".join([f"{prefix}_{split}.json:{number}", *others]))
@@ -227,7 +228,7 @@ def write_coco_cn(root: Path, *, per_split: tuple[int, int, int] = (9, 3, 3)) ->
     n = 0
     for split, count in zip(("train", "val", "test"), per_split):
         ids = []
-        for i in range(count):
+        for _ in range(count):
             n += 1
             image = f"COCO_{'val' if n % 3 == 0 else 'train'}2014_{n:012d}"
             ids.append(image)

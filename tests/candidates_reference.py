@@ -35,7 +35,9 @@ class ReferenceIndex:
 
 
 def reference_candidates(index: ReferenceIndex, gold, text, size, seed, key):
-    rng_of = lambda: random.Random(int(hashlib.sha256(f"{seed}\x1f{key}".encode()).hexdigest()[:16], 16))
+    def rng_of():
+        return random.Random(int(hashlib.sha256(f"{seed}\x1f{key}".encode()).hexdigest()[:16], 16))
+
     if size >= len(index.ids):
         chosen = list(index.ids)
         rng_of().shuffle(chosen)

@@ -15,9 +15,9 @@ import pytest
 
 from emmel.candidates import CandidateIndex, select_candidates
 from emmel.dataset import Dataset
+from emmel.integrity import check
 from emmel.io import read_jsonl, stable_id
 from emmel.schema import Entity, Sample
-from emmel.stats import check
 from importers import IMPORTERS, ImportConfig, importer_class, run_import
 from importers.coco_cn import choose_tag
 from importers.wikidiverse import image_file_name, page_title

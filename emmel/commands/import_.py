@@ -22,7 +22,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("source", metavar="SOURCE", help="the benchmark's folder, as its authors distribute it (see docs/benchmarks.md)")
     parser.add_argument("--out", required=True, help="dataset folder to write (must not exist unless --overwrite; never inside SOURCE)")
     parser.add_argument("--name", help="dataset name in the card (default: the benchmark's, e.g. WikiMEL)")
-    parser.add_argument("--seed", type=int, default=default.seed, help=f"seed of emmel's candidate generator and of a carved dev split (default {default.seed})")
+    parser.add_argument("--seed", type=int, default=default.seed,
+                        help=f"seed of emmel's candidate generator and of a carved dev split (default {default.seed})")
     parser.add_argument("--lambda", dest="lam", type=int, default=default.lam, metavar="N",
                         help=f"candidates per dev/test sample when emmel generates them (default {default.lam})")
     parser.add_argument("--candidates", choices=["auto", "imported", "generated"], default=default.candidates,

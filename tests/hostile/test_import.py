@@ -21,7 +21,7 @@ import pytest
 
 from emmel.cli import main
 from emmel.dataset import Dataset
-from emmel.stats import check
+from emmel.integrity import check
 from importers import ImportConfig, run_import
 from tests.benchmark_layouts import (
     image_bytes,
@@ -138,7 +138,8 @@ def test_mimic_fake_images(mimic, tmp_path):
     (mimic.root / "kb_image" / "Q1000_0.jpg").write_bytes(b"GIF89a but not really")
     dataset = imported(mimic.root, tmp_path / "out")
     found = reasons(dataset)
-    assert found["not_an_image"] == ["WIKIMEL_train.json:1"] and found["empty_file"] == ["WIKIMEL_train.json:2"] and found["truncated_image"] == ["WIKIMEL_train.json:3"]
+    assert found["not_an_image"] == ["WIKIMEL_train.json:1"] and found["empty_file"] == ["WIKIMEL_train.json:2"]
+    assert found["truncated_image"] == ["WIKIMEL_train.json:3"]
     assert dataset.meta["import"]["kb"]["images"]["not_an_image"] == 1
 
 
