@@ -169,6 +169,12 @@ def summarize(fields: list[dict], provenance: dict, config: SuspectConfig) -> di
     }
 
 
+def summary_line(summary: dict) -> str:
+    """One line on a flagging run (``meta["suspect"]``) for the terminal."""
+    fate = f", moved to the rejects ({summary['rejected']})" if summary["rejected"] else "; emmel annotate export puts them first"
+    return f"suspect pairs: {summary['flagged']} of {summary['scored']} samples flagged by {summary['model']}{fate}"
+
+
 def histogram(values: list[float], bounds: tuple[float, float], *, flagged: list[float] | None = None) -> dict:
     """Counts in ``HISTOGRAM_BINS`` equal bins between the data's range clipped to ``bounds`` (outliers in the end bins)."""
     lo = max(bounds[0], min(values))

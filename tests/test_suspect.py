@@ -118,7 +118,7 @@ def test_swapped_captions_rank_lowest_after_a_short_fit(fixture):
 
 
 @needs_vocab
-def test_flagged_version_keeps_everything_else_and_says_which_model_and_fit(fixture):
+def test_flagged_version_keeps_everything_else_and_says_which_model_and_fit(fixture, capsys):
     source, flagged = Dataset.load(fixture.data), Dataset.load(fixture.flagged)
     assert [s.id for s in source.all_samples()] == [s.id for s in flagged.all_samples()]
     assert flagged.counts() == source.counts() and flagged.candidates == source.candidates
@@ -140,6 +140,9 @@ def test_flagged_version_keeps_everything_else_and_says_which_model_and_fit(fixt
 
     with Image.open(plot) as image:
         assert image.size[0] > image.size[1] > 200
+    capsys.readouterr()
+    assert main(["stats", str(fixture.flagged)]) == 0
+    assert f"suspect pairs: {summary['flagged']} of {summary['scored']} samples flagged by {summary['model']}" in capsys.readouterr().out
 
 
 @needs_vocab

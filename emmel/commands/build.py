@@ -79,12 +79,6 @@ def pair_scorer(config: BuildConfig, args):
     return ClipPairScorer.from_config(config.suspect, seed=config.seed, device=args.device, threads=args.threads)
 
 
-def suspect_line(summary: dict) -> str:
-    """One line on the flagging run for the terminal."""
-    fate = f", moved to the rejects ({summary['rejected']})" if summary["rejected"] else "; emmel annotate export puts them first"
-    return f"suspect pairs: {summary['flagged']} of {summary['scored']} samples flagged by {summary['model']}{fate}"
-
-
 def _mapping(text: str) -> dict[str, str]:
     from emmel.errors import EmmelError
 
@@ -130,6 +124,8 @@ def run(args) -> int:
     rows += [{"": "  of which augmented", "count": c["augmented"]}, {"": "KB entities", "count": c["entities"]}]
     print(format_table(rows, ["", "count"]))
     if report.suspect:
-        print(suspect_line(report.suspect))
+        from emmel.suspect import summary_line
+
+        print(summary_line(report.suspect))
     print(f"\nDataset card: {report.out / 'README.md'}   check it: emmel stats --check {report.out}")
     return 0

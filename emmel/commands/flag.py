@@ -9,7 +9,7 @@ Examples::
 
 from __future__ import annotations
 
-from emmel.commands.build import add_suspect_arguments, pair_scorer, suspect_line, suspect_overrides
+from emmel.commands.build import add_suspect_arguments, pair_scorer, suspect_overrides
 from emmel.config import BuildConfig
 
 
@@ -30,6 +30,7 @@ def run(args) -> int:
     from emmel.errors import EmmelError
     from emmel.flagging import flag_dataset
     from emmel.io import check_output
+    from emmel.suspect import summary_line
 
     overrides = list(args.set) + suspect_overrides(args) + ([f"seed={args.seed}"] if args.seed is not None else [])
     config = load_config(args.config, overrides)
@@ -39,6 +40,6 @@ def run(args) -> int:
     check_output(args.out, kind=KIND, overwrite=args.overwrite, inputs=inputs)  # before the model loads
     out, flags = flag_dataset(args.dataset, args.out, lambda: pair_scorer(config, args), config.suspect, overwrite=args.overwrite,
                               inputs=inputs[1:])
-    print(suspect_line(flags.summary))
+    print(summary_line(flags.summary))
     print(f"wrote {out}   check it: emmel stats --check {out}")
     return 0
