@@ -22,6 +22,7 @@ and the reason; docs/FORMAT.md) unless ``reject`` is set: then they become rejec
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ SCORE_DIGITS = 6  # scores are stored (and judged) rounded, so a dataset's flags
 Z_DIGITS = 3
 HISTOGRAM_BINS = 30
 Z_RANGE = (-20.0, 10.0)  # z-scores beyond are counted in the outermost bins of the histogram
-KINDS = (("image_text", "z_text", "image–text"), ("image_label", "z_label", "image–label"))
+# each score of a pair: (its field, the field of the median it is compared with, its z-score's field, its name)
+KINDS = (("image_text", "median_text", "z_text", "image–text"), ("image_label", "median_label", "z_label", "image–label"))
 
 
 @dataclass(frozen=True)
@@ -96,25 +98,22 @@ def robust_z(value: float, center: float, mad: float) -> float:
 
 def judge(entity_ids: Sequence[str], scores: Sequence[PairScores], config: SuspectConfig) -> list[dict]:
     """The ``suspect`` field of each pair: its scores, their robust z-scores, and whether (and why) it is flagged."""
-    rounded = [{kind: round(float(getattr(s, kind)), SCORE_DIGITS) for kind, _, _ in KINDS} for s in scores]
+    out = [{kind: round(float(getattr(s, kind)), SCORE_DIGITS) for kind, *_ in KINDS} for s in scores]
     members: dict[str, list[int]] = {}
     for k, eid in enumerate(entity_ids):
         members.setdefault(eid, []).append(k)
-    out = [{**r, "reference": ""} for r in rounded]
-    for kind, z_key, _ in KINDS:
-        values = [r[kind] for r in rounded]
+    for kind, median_key, z_key, _ in KINDS:
+        values = [field[kind] for field in out]
         g_center, g_mad = median_mad(values)
         for rows in members.values():
             if len(rows) >= config.min_entity_samples:
                 center, mad = median_mad([values[k] for k in rows])
-                mad, reference = max(mad, config.mad_floor * g_mad), "entity"
+                mad, reference, n = max(mad, config.mad_floor * g_mad), "entity", len(rows)
             else:
-                center, mad, reference = g_center, g_mad, "global"
+                center, mad, reference, n = g_center, g_mad, "global", len(values)
             for k in rows:
-                out[k][z_key] = round(robust_z(values[k], center, mad), Z_DIGITS)
-                out[k][f"median_{kind.split('_')[1]}"] = round(center, SCORE_DIGITS)
-                out[k]["reference"] = reference
-                out[k]["n"] = len(rows) if reference == "entity" else len(values)
+                out[k].update({z_key: round(robust_z(values[k], center, mad), Z_DIGITS), median_key: round(center, SCORE_DIGITS),
+                               "reference": reference, "n": n})
     for field in out:
         field["z"] = min(field["z_text"], field["z_label"])
         field["flagged"] = field["z"] < -config.threshold
@@ -126,8 +125,8 @@ def judge(entity_ids: Sequence[str], scores: Sequence[PairScores], config: Suspe
 def _reason(field: dict, threshold: float) -> str:
     """Why a pair is flagged, in one line: the score(s) below the threshold and what they were compared with."""
     among = f"the {field['n']} samples of its entity" if field["reference"] == "entity" else f"all {field['n']} samples"
-    parts = [f"{name} {field[kind]:.3f} vs median {field['median_' + kind.split('_')[1]]:.3f} (z {field[z_key]:.2f})"
-             for kind, z_key, name in KINDS if field[z_key] < -threshold]
+    parts = [f"{name} {field[kind]:.3f} vs median {field[median_key]:.3f} (z {field[z_key]:.2f})"
+             for kind, median_key, z_key, name in KINDS if field[z_key] < -threshold]
     return f"{'; '.join(parts)} among {among}; flagged below z -{threshold:g}"
 
 
@@ -145,6 +144,10 @@ def flag_pairs(pairs: Sequence[PairInput], entity_ids: Sequence[str], scorer: Pa
     scores = list(scorer(list(pairs)))
     if len(scores) != len(pairs):
         raise EmmelError(f"the pair scorer returned {len(scores)} scores for {len(pairs)} pairs; please report this")
+    broken = next((p for p, s in zip(pairs, scores) if not all(math.isfinite(getattr(s, kind)) for kind, *_ in KINDS)), None)
+    if broken is not None:
+        raise EmmelError(f"the model gave a non-finite score to sample {broken.sample_id} (image {broken.image}); "
+                         "is the checkpoint broken, or the fit's learning rate too high?")
     fields = judge(entity_ids, scores, config)
     by_sample = {p.sample_id: f for p, f in zip(pairs, fields)}
     return Flags(by_sample, summarize(fields, scorer.describe(), config))
@@ -164,7 +167,7 @@ def summarize(fields: list[dict], provenance: dict, config: SuspectConfig) -> di
         "reference": {ref: sum(1 for f in fields if f["reference"] == ref) for ref in ("entity", "global")},
         "histograms": {
             "z": histogram([f["z"] for f in fields], Z_RANGE, flagged=[f["z"] for f in flagged]),
-            **{kind: histogram([f[kind] for f in fields], (-1.0, 1.0)) for kind, _, _ in KINDS},
+            **{kind: histogram([f[kind] for f in fields], (-1.0, 1.0)) for kind, *_ in KINDS},
         },
     }
 

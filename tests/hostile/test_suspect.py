@@ -151,3 +151,11 @@ def test_malformed_suspect_fields_are_named(dataset_dir, tmp_path):
 def test_unknown_export_order_is_one_line(dataset_dir, tmp_path):
     line = one_line(*cli("annotate", "export", dataset_dir, "--out", tmp_path / "t.json", "--order", "suspect,loudest"), "annotate")
     assert "unknown task order 'loudest'; choose from dataset, suspect" in line and not (tmp_path / "t.json").exists()
+
+
+@needs_vocab
+def test_a_fit_that_diverges_is_an_error_not_a_flag(dataset_dir, clip, tmp_path):
+    code, err = cli("flag", dataset_dir, "--clip-model", clip, "--fit-epochs", "2", "--fit-lr", "1e30", "--threads", "1", "--out", tmp_path / "out")
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("emmel flag: error: the model gave a non-finite score to sample S"), err
+    assert "learning rate too high" in last and not (tmp_path / "out").exists()
