@@ -26,6 +26,7 @@ from emmel.errors import EmmelError
 from emmel.images import ImageInfo, ImageProblem, format_hash, inspect_image
 from emmel.io import atomic_directory, atomic_write_bytes, read_json, sha256_file, stable_id
 from emmel.kb import EntityMention, build_kb, read_kb_seed
+from emmel.kg import KnowledgeGraph, build_graph
 from emmel.progress import progress
 from emmel.schema import SPLITS, Reject, Sample
 from emmel.sources.raw import RECORDS_FILE, SOURCE_FILE, RawItem, iter_source
@@ -251,13 +252,7 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
             originals.append((sample, target))
         if config.augment.enabled and config.augment.ops:
             samples["train"] += _augment(originals, config, tmp)
-        index = CandidateIndex(kb)
-        candidates = {}
-        for split in config.candidates.splits:
-            candidates[split] = {
-                s.id: select_candidates(index, s.entity_id, s.text, config.candidates.size, config.seed, s.id)
-                for s in progress(samples.get(split, []), desc=f"candidates {split}")
-            }
+        candidates = select_all_candidates(samples, kb, build_graph(kb), config)
         dataset = Dataset(
             root=tmp, kb=kb, samples=samples, candidates=candidates, rejects=rejects.rows,
             meta={"name": config.name, "seed": config.seed, "config": config.to_dict(), "sources": described,
@@ -268,6 +263,19 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
     if counts["input_records"] != counts["kept"] + counts["rejected"]:
         raise EmmelError(f"internal accounting error: {counts}; please report this")
     return BuildReport(out=out, counts=counts, seconds=time.perf_counter() - started, warnings=rejects.warnings)
+
+
+def select_all_candidates(samples: dict[str, list[Sample]], kb, graph: KnowledgeGraph, config: BuildConfig) -> dict:
+    """The candidates stage: λ entities per sample of the evaluation splits, hard negatives drawn with
+    the knowledge graph (same base, then similar labels, then shared group/place/category)."""
+    index = CandidateIndex(kb, graph)
+    return {
+        split: {
+            s.id: select_candidates(index, s.entity_id, s.text, config.candidates.size, config.seed, s.id)
+            for s in progress(samples.get(split, []), desc=f"candidates {split}")
+        }
+        for split in config.candidates.splits
+    }
 
 
 def _by_title(checked: list[Checked]) -> dict[str, list[int]]:

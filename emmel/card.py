@@ -75,8 +75,8 @@ def write_plots(dataset, folder: Path) -> None:
     save(fig, PLOTS[2])
 
 
-def write_card(dataset, folder: Path) -> None:
-    """The dataset card ``README.md``: what is in the folder, Table 1, provenance and licenses."""
+def write_card(dataset, folder: Path, graph=None) -> None:
+    """The dataset card ``README.md``: what is in the folder, Table 1, the knowledge graph, provenance and licenses."""
     meta = dataset.meta
     counts = dataset.counts()
     rows = table1(dataset)
@@ -100,6 +100,7 @@ def write_card(dataset, folder: Path) -> None:
         format_table(rows, ["split", "samples", "augmented", "entities", "avg_text_len"]),
         "",
         _lambda_line(counts["candidates_per_sample"], len(dataset.kb)) + f" Seed: {meta.get('seed')}.",
+        CANDIDATE_ORDER,
         "",
         "## Accounting",
         "",
@@ -108,6 +109,8 @@ def write_card(dataset, folder: Path) -> None:
     ]
     if reasons:
         lines += [format_table([{"reason": k, "records": v} for k, v in reasons.items()]), ""]
+    if graph is not None:
+        lines += _graph_lines(graph.summary())
     lines += ["## Sources", ""]
     for source in meta.get("sources", []):
         lines.append(f"- `{source.get('name')}` ({source.get('kind', 'unknown')}): {source.get('records', '?')} records, sha256 `{source.get('records_sha256', '')[:16]}`")
@@ -119,6 +122,38 @@ def write_card(dataset, folder: Path) -> None:
     if (folder / "plots").exists():
         lines += ["## Plots", ""] + [f"![{p}](plots/{p})" for p in PLOTS if (folder / "plots" / p).exists()] + [""]
     atomic_write_text(folder / "README.md", "\n".join(lines))
+
+
+CANDIDATE_ORDER = ("Negatives are chosen hardest first: same base name (春节 vs 春节(查干萨日)), then the most similar labels "
+                   "and texts, then the entities sharing most knowledge-graph facts with the gold (ethnic group, place at "
+                   "each level, category), then seeded random; the list is shuffled.")
+
+
+def _graph_lines(summary: dict) -> list[str]:
+    from emmel.kg import NAMESPACE, TRIPLES_FILE, TURTLE_FILE
+
+    places = summary["places"]
+    regions = summary["regions"]
+    n = summary["entities"]
+    return [
+        "## Knowledge graph",
+        "",
+        f"`{TRIPLES_FILE}` (JSON Lines) and `{TURTLE_FILE}` (RDF Turtle, prefixes under `{NAMESPACE}`): {summary['triples']} triples "
+        f"linking the {n} entities to the national list's categories, the 56 ethnic groups and places "
+        "(province → prefecture → county, parsed from the region strings).",
+        "",
+        format_table([
+            {"relation": "category (one of the national list's ten)", "entities": summary["with_national_category"]},
+            {"relation": "ethnic_group", "entities": summary["with_ethnic_group"]},
+            {"relation": "located_in", "entities": summary["with_place"]},
+            {"relation": "variant_of (qualified label → its base)", "entities": summary["variant_of"]},
+        ]),
+        "",
+        "Places: " + ", ".join(f"{v} {k}" for k, v in places.items()) + ". Region strings: "
+        + ", ".join(f"{regions.get(k, 0)} {label}" for k, label in (("complete", "parsed fully"), ("partial", "partly (an organisation after the province)"),
+                                                                  ("unparsed", "not at all"), ("empty", "empty"))) + ".",
+        "",
+    ]
 
 
 def _lambda_line(lam: int, kb_size: int) -> str:

@@ -101,11 +101,14 @@ class Dataset:
     def write_into(self, tmp: Path, *, plots: bool = True) -> None:
         """Write every file into an empty (temporary) folder; ``manifest.json`` last."""
         from emmel.card import write_card, write_parquet, write_plots  # heavy imports on demand
+        from emmel.kg import build_graph, write_graph
 
         tmp = Path(tmp)
         self._copy_images(tmp)
         kb = sorted(self.kb, key=lambda e: e.id)
         write_jsonl(tmp / "kb.jsonl", (e.to_dict() for e in kb))
+        graph = build_graph(kb)  # a pure function of the KB, so every version's graph agrees with its kb.jsonl
+        write_graph(graph, tmp)
         for split in SPLITS:
             rows = sorted(self.samples.get(split, []), key=lambda s: s.id)
             write_jsonl(tmp / f"{split}.jsonl", (s.to_dict() for s in rows))
@@ -117,7 +120,7 @@ class Dataset:
         write_parquet(self, tmp)
         if plots:
             write_plots(self, tmp)
-        write_card(self, tmp)
+        write_card(self, tmp, graph)
         write_json(tmp / MANIFEST, self.manifest(tmp))
 
     def manifest(self, folder: Path) -> dict:

@@ -61,7 +61,8 @@ def check(folder: str | Path) -> list[str]:
 
     Checks: schema of every file, sha256 of every file in the manifest, no stray files, split
     disjointness (ids, images and leakage groups), entity ids resolve, candidate sets hold the
-    gold and λ distinct KB entities, augmentations only in train, and the accounting identity.
+    gold and λ distinct KB entities, augmentations only in train, the knowledge graph is the one
+    of kb.jsonl, and the accounting identity.
     """
     from emmel.dataset import MANIFEST, Dataset
     from emmel.errors import EmmelError
@@ -137,6 +138,7 @@ def check(folder: str | Path) -> list[str]:
         extra = set(cands or ()) - {s.id for s in samples}
         if extra:
             problems.append(f"candidates/{split}.jsonl: {len(extra)} rows for unknown samples")
+    problems += _check_graph(folder, dataset.kb)
     counts = manifest.get("counts", {})
     recomputed = dataset.counts()
     if counts.get("input_records") != counts.get("kept", -1) + counts.get("rejected", -1):
@@ -147,3 +149,22 @@ def check(folder: str | Path) -> list[str]:
         if counts.get(key) != recomputed[key]:
             problems.append(f"manifest counts.{key} = {counts.get(key)} but the files hold {recomputed[key]}")
     return problems
+
+
+def _check_graph(folder: Path, kb) -> list[str]:
+    """``kg/triples.jsonl`` must be the graph of ``kb.jsonl`` (datasets older than the graph have none)."""
+    from emmel.errors import EmmelError
+    from emmel.kg import TRIPLES_FILE, build_graph, read_triples
+
+    path = folder / TRIPLES_FILE
+    if not path.exists():
+        return []
+    try:
+        stored = read_triples(path)
+    except EmmelError as exc:
+        return [str(exc)]
+    expected = build_graph(kb).triples
+    if stored != expected:
+        missing, extra = len(set(expected) - set(stored)), len(set(stored) - set(expected))
+        return [f"{TRIPLES_FILE}: not the graph of kb.jsonl ({missing} triples missing, {extra} unexpected)"]
+    return []
