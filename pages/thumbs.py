@@ -1,0 +1,113 @@
+"""Thumbnails, made once per image and reused: small JPEGs named by a key of the image (so a
+rebuilt site can take them over from the previous one), decoded in parallel when there are many.
+A missing or undecodable image gets a placeholder instead of stopping the site."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emmel.engines import map_ordered
+
+SIZE = 192  # longest side, pixels
+QUALITY = 78
+MAX_PIXELS = 100_000_000
+VERSION = "1"  # bump when the thumbnail recipe changes, so old ones are not reused
+PLACEHOLDERS = {"missing": "assets/missing.svg", "unreadable": "assets/unreadable.svg"}
+PARALLEL_FROM = 300  # fewer images are faster in-process than with a pool's start-up
+
+
+def thumb_key(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join((VERSION, str(SIZE), *parts)).encode("utf-8")).hexdigest()[:20]
+
+
+def thumb_path(key: str) -> str:
+    return f"thumbs/{key[:2]}/{key}.jpg"
+
+
+def render_thumbnail(data_or_path, size: int = SIZE) -> bytes:
+    """JPEG bytes of a thumbnail (transparent parts on white); raises ``OSError``/``ValueError`` on a bad image."""
+    import warnings
+
+    from PIL import Image
+
+    source = io.BytesIO(data_or_path) if isinstance(data_or_path, bytes) else data_or_path
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the pixel limit below decides
+        image = Image.open(source)
+    with image:
+        if image.width * image.height > MAX_PIXELS:
+            raise ValueError(f"{image.width}x{image.height} is too many pixels")
+        image.draft("RGB", (size * 2, size * 2))  # JPEG: decode at a reduced scale, much faster
+        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+            rgba = image.convert("RGBA")
+            flat = Image.new("RGB", rgba.size, (255, 255, 255))
+            flat.paste(rgba, mask=rgba.getchannel("A"))
+        else:
+            flat = image.convert("RGB")
+    flat.thumbnail((size, size), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    out = io.BytesIO()
+    flat.save(out, format="JPEG", quality=QUALITY, optimize=False, progressive=False)
+    return out.getvalue()
+
+
+def _make(job: tuple[str, str, str]) -> str:
+    """One thumbnail job (top-level so process pools can pickle it): ``ok``, ``missing`` or ``unreadable: …``."""
+    src, dest, reuse = job
+    target = Path(dest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if reuse and os.path.isfile(reuse):
+        try:
+            os.link(reuse, target)
+        except OSError:
+            shutil.copyfile(reuse, target)
+        return "ok"
+    try:
+        target.write_bytes(render_thumbnail(src))
+        return "ok"
+    except FileNotFoundError:
+        return "missing"
+    except Exception as exc:  # any decoder failure of a hostile file is a placeholder, never a crash
+        return f"unreadable: {type(exc).__name__}: {str(exc)[:120]}"
+
+
+@dataclass
+class Thumbnails:
+    """Collect images (``add``), make every thumbnail at once (``make``), then ask for each one's path."""
+
+    site: Path  # the (temporary) site folder
+    previous: Path | None = None  # a site this one replaces: its thumbnails are reused
+    jobs: dict[str, str | None] = field(default_factory=dict)  # key -> source path (None: known missing)
+    problems: dict[str, str] = field(default_factory=dict)  # key -> missing / unreadable: detail
+
+    def add(self, source: Path | None, *key_parts: str) -> str:
+        key = thumb_key(*key_parts)
+        self.jobs.setdefault(key, str(source) if source is not None else None)
+        return key
+
+    def make(self, workers: int | None = None) -> None:
+        keys = [k for k, src in self.jobs.items() if src is not None]
+        for k, src in self.jobs.items():
+            if src is None:
+                self.problems[k] = "missing"
+        jobs = [(self.jobs[k], str(self.site / thumb_path(k)),
+                 str(self.previous / thumb_path(k)) if self.previous else "") for k in keys]
+        workers = workers or min(8, os.cpu_count() or 1)
+        engine = "processes" if len(jobs) >= PARALLEL_FROM and workers > 1 else "local"
+        for key, status in zip(keys, map_ordered(_make, jobs, engine=engine, workers=workers, desc="thumbnails")):
+            if status != "ok":
+                self.problems[key] = status
+
+    def src(self, key: str) -> str:
+        """Site-relative path of the thumbnail, or of the placeholder that stands in for it."""
+        problem = self.problems.get(key)
+        if problem is None:
+            return thumb_path(key)
+        return PLACEHOLDERS["missing" if problem == "missing" else "unreadable"]
+
+    def ok(self, key: str) -> bool:
+        return key not in self.problems
