@@ -149,7 +149,9 @@ def _graph_lines(summary: dict) -> list[str]:
             {"relation": "variant_of (qualified label → its base)", "entities": summary["variant_of"]},
         ]),
         "",
-        "Places: " + ", ".join(f"{v} {k}" for k, v in places.items()) + ". Region strings: "
+        "Places in use: " + ", ".join(f"{places[k]} {name}" for k, name in (("province", "provinces"), ("prefecture", "prefectures"),
+                                                                          ("county", "counties"), ("city", "cities of unstated level")) if places.get(k))
+        + ". Region strings: "
         + ", ".join(f"{regions.get(k, 0)} {label}" for k, label in (("complete", "parsed fully"), ("partial", "partly (an organisation after the province)"),
                                                                   ("unparsed", "not at all"), ("empty", "empty"))) + ".",
         "",

@@ -32,13 +32,13 @@ from pathlib import Path
 from emmel import TOOL
 from emmel.dataset import Dataset
 from emmel.errors import EmmelError
-from emmel.io import atomic_directory, read_json, relative_parts, safe_join, sha256_file, write_json
+from emmel.io import SafeJoiner, atomic_directory, read_json, sha256_file, write_json
 from emmel.kg import TRIPLES_FILE, Literal, build_graph, read_triples
 from emmel.progress import progress
 from emmel.schema import SPLITS, Sample
 from emmel.text import base_name
 from pages.html import Html, el, href, js_literal
-from pages.layout import document, write_assets
+from pages.layout import Frame, write_assets
 from pages.output import GENERATOR, MARKER, check_output
 from pages.predictions import Run, read_run
 from pages.thumbs import Thumbnails
@@ -57,7 +57,8 @@ class SiteReport:
     out: Path
     pages: int
     files: int
-    bytes: int
+    bytes: int  # the site's own files
+    linked_bytes: int  # full images hard-linked from the dataset (no extra space)
     thumbnails: int
     placeholders: int
     seconds: float
@@ -177,11 +178,14 @@ class Site:
         if run is not None:
             self.nav.append(("Results", "results.html"))
         self.nav.append(("Search", "search.html"))
+        self.frame = Frame(self.name, self.nav)
+        self._links: dict[tuple[str, int], Html] = {}
+        self._cards: dict[tuple[str, int, bool], Html] = {}
+        self.cache: dict = {}  # page pieces made once and used on many pages
 
     # ----------------------------------------------------------------- output
     def write(self, rel: str, title: str, body, *, active: str = "", scripts: tuple[str, ...] = ()) -> None:
-        depth = rel.count("/")
-        text = document(title, body, depth=depth, site=self.name, nav=self.nav, active=active, scripts=scripts)
+        text = self.frame.page(title, body, depth=rel.count("/"), active=active, scripts=scripts)
         path = self.folder / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -206,10 +210,15 @@ class Site:
         return self.up(depth) + href("graph", safe_name(node) + ".html")
 
     def entity_link(self, eid: str, depth: int, text=None) -> Html:
+        if text is None and (eid, depth) in self._links:
+            return self._links[(eid, depth)]
         entity = self.entities.get(eid)
         if entity is None:
             return el("span", text or eid, class_="mono", title="not in this dataset's KB")
-        return el("a", text if text is not None else entity.label, href=self.entity_href(eid, depth))
+        link = el("a", text if text is not None else entity.label, href=self.entity_href(eid, depth))
+        if text is None:
+            self._links[(eid, depth)] = link
+        return link
 
     def sample_link(self, sid: str, depth: int, text=None) -> Html:
         if sid not in self.samples:
@@ -224,7 +233,14 @@ class Site:
     def img(self, key: str | None, depth: int, alt: str = "", class_: str | None = None) -> Html:
         return el("img", src=self.thumb_src(key, depth), alt=alt, loading="lazy", class_=class_)
 
-    def sample_card(self, s: Sample, depth: int, *, extra=None, show_entity: bool = True) -> Html:
+    def sample_card(self, s: Sample, depth: int, *, show_entity: bool = True) -> Html:
+        """A thumbnail card (made once per sample, depth and variant: the same card shows in many lists)."""
+        key = (s.id, depth, show_entity)
+        if key not in self._cards:
+            self._cards[key] = self._sample_card(s, depth, show_entity)
+        return self._cards[key]
+
+    def _sample_card(self, s: Sample, depth: int, show_entity: bool) -> Html:
         entity = self.entities.get(s.entity_id)
         badges = [el("span", s.split, class_=f"badge {s.split}")]
         if self.augmented.get(s.id):
@@ -239,7 +255,7 @@ class Site:
             el("div",
                el("div", el("a", s.text, href=self.sample_href(s.id, depth)), class_="text", title=s.text),
                el("div", self.entity_link(s.entity_id, depth), class_="meta") if show_entity and entity else None,
-               el("div", badges, class_="tags"), extra, class_="body"),
+               el("div", badges, class_="tags"), class_="body"),
             class_="card" + (" suspect" if getattr(s, "suspect", None) else ""),
         )
 
@@ -276,12 +292,11 @@ def _resolve_sources(dataset: Dataset, sources: list[Path], warnings: list[str])
 
 def _prepare_images(site: Site, raw_images: dict[str, Path | None]) -> None:
     """Queue every thumbnail, hard-link the full images, then make the thumbnails (in parallel)."""
-    root = Path(site.dataset.root)
+    join = SafeJoiner(site.dataset.root)
     linked: dict[str, str] = {}
     for s in progress(list(site.samples.values()), desc="link images"):
         try:
-            parts = relative_parts(s.image)
-            src = safe_join(root, s.image)
+            src = join(s.image)
         except ValueError as exc:
             site.warnings.append(f"warning: sample {s.id}: unsafe image path ({exc}); a placeholder is shown")
             site.sample_thumb[s.id] = site.thumbs.add(None, "unsafe", s.id)
@@ -290,6 +305,7 @@ def _prepare_images(site: Site, raw_images: dict[str, Path | None]) -> None:
             site.sample_thumb[s.id] = site.thumbs.add(None, "missing", s.image)
             continue
         site.sample_thumb[s.id] = site.thumbs.add(src, "dataset", s.image, s.image_sha256)
+        parts = src.relative_to(join.root).parts
         rel = "/".join(parts if parts[0] == "images" else ("images", *parts))
         if rel not in linked:
             target = site.folder / rel
@@ -387,9 +403,9 @@ def build_site(dataset_dir: str | os.PathLike, out: str | os.PathLike, *, result
         write_json(tmp / MARKER, {"generator": GENERATOR, "tool": TOOL, "dataset": site.name, "pages": site.pages,
                                   "samples": len(site.samples), "entities": len(dataset.kb), "rejected": counts["rejected"],
                                   "results": bool(run), "models": sorted(run.models) if run else []})
-        files = [p for p in tmp.rglob("*") if p.is_file()]
-        size = sum(p.stat().st_size for p in files)
-        report = SiteReport(out=out, pages=site.pages, files=len(files), bytes=size, thumbnails=len(site.thumbs.jobs),
+        files = [(p.relative_to(tmp).parts[0], p.stat().st_size) for p in tmp.rglob("*") if p.is_file()]
+        report = SiteReport(out=out, pages=site.pages, files=len(files), bytes=sum(n for top, n in files if top != "images"),
+                            linked_bytes=sum(n for top, n in files if top == "images"), thumbnails=len(site.thumbs.jobs),
                             placeholders=len(site.thumbs.problems), seconds=0.0, warnings=site.warnings)
     for line in report.warnings[:20]:
         print(line, file=sys.stderr)

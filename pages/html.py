@@ -53,14 +53,22 @@ def join(items, sep: str = "") -> Html:
     return Html(esc(sep).join(out))
 
 
+_ATTR_NAMES: dict[str, str] = {}
+
+
+def _attr_name(name: str) -> str:
+    if name not in _ATTR_NAMES:
+        _ATTR_NAMES[name] = name.rstrip("_").replace("_", "-")
+    return _ATTR_NAMES[name]
+
+
 def el(tag: str, *children, **attrs) -> Html:
     """``<tag attrs>children</tag>``; ``class_`` for ``class``, ``data_x`` for ``data-x``; ``None``/``False`` attributes are left out."""
     opening = "<" + tag
     for name, value in attrs.items():
         if value is None or value is False:
             continue
-        name = name.rstrip("_").replace("_", "-")
-        opening += " " + name if value is True else f' {name}="{esc(value)}"'
+        opening += " " + _attr_name(name) if value is True else f' {_attr_name(name)}="{esc(value)}"'
     if tag in VOID:
         return Html(opening + ">")
     out: list = []
@@ -94,3 +102,8 @@ def table(headers: list, rows: list[list], *, class_: str | None = None, numeric
     head = el("thead", el("tr", [el("th", h, class_="num" if i in numeric else None) for i, h in enumerate(headers)])) if any(headers) else None
     body = el("tbody", [el("tr", [el("td", c, class_="num" if i in numeric else None) for i, c in enumerate(row)]) for row in rows])
     return el("table", head, body, class_=class_)
+
+
+def kv_table(rows) -> Html:
+    """A two-column key/value table (keys as row headers); ``None`` rows are left out."""
+    return el("table", el("tbody", [el("tr", el("th", key, scope="row"), el("td", value)) for key, value in (r for r in rows if r is not None)]), class_="kv")

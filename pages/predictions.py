@@ -123,5 +123,5 @@ def read_run(folder: str | Path, sample_ids: set[str]) -> Run:
             seen[pred.sample_id] = pred
         run.models[model] = per_protocol
     if not files:
-        run.warnings.append(f"{folder}: no predictions/<model>.jsonl files; the site shows the run's summary only")
+        run.warnings.append(f"warning: {folder}: no predictions/<model>.jsonl files; the site shows the run's summary only")
     return run

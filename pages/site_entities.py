@@ -7,7 +7,7 @@ from __future__ import annotations
 from emmel.kg import entity_node
 from emmel.text import base_name
 from pages.dataset_site import safe_name
-from pages.html import el, external, table
+from pages.html import el, external, kv_table, table
 from pages.layout import section
 from pages.paginate import paginate, pager
 
@@ -89,7 +89,7 @@ def write_entity_pages(site) -> None:
             body = [el("p", el("a", "Entities", href="../entities.html"), " › ", e.category or "entity", class_="crumbs"),
                     el("h1", e.label),
                     el("p", e.description, class_="sub") if e.description else None,
-                    section("Facts", table(["", ""], facts, class_="kv")) if page.number == 1 else None,
+                    section("Facts", kv_table(facts)) if page.number == 1 else None,
                     section(f"Samples ({len(samples)}" + (f", plus {augmented} augmented copies" if augmented else "") + ")",
                             pager(page, stem, len(samples)),
                             el("div", [site.sample_card(s, 1, show_entity=False) for s in page.items], class_="grid") if samples
@@ -98,12 +98,13 @@ def write_entity_pages(site) -> None:
             site.write(f"entity/{page.file(stem)}", e.label, body, active="Entities")
 
 
-def _tree(site, node: str, counts: dict[str, int], depth: int):
-    children = [c for c in site.graph.children(node) if counts.get(c)]
+def _tree(site, node: str, counts: dict[str, int], depth: int, levels: int = 2):
+    """A place and, ``levels`` deep, the places below it (counties are listed on their prefecture's page)."""
+    children = [c for c in site.graph.children(node) if counts.get(c)] if levels > 1 else []
     label = el("span", _node_link(site, node, depth), el("span", str(counts.get(node, 0)), class_="count"))
     if not children:
         return el("li", label)
-    return el("li", el("details", el("summary", label), el("ul", [_tree(site, c, counts, depth) for c in children])))
+    return el("li", el("details", el("summary", label), el("ul", [_tree(site, c, counts, depth, levels - 1) for c in children])))
 
 
 def write_graph(site) -> None:
@@ -126,7 +127,7 @@ def write_graph(site) -> None:
             el("p", "The KB's entities linked to the national list's categories, ethnic groups and places "
                     "(kg/triples.jsonl and kg/kg.ttl in the dataset). Numbers count entities.", class_="sub"),
             section("Categories", listing("class:Category")), section("Ethnic groups", listing("class:EthnicGroup")),
-            section("Places (province › prefecture › county)", el("ul", [_tree(site, n, counts, 0) for n in roots], class_="tree"))]
+            section("Places (province › prefecture; counties on each prefecture's page)", el("ul", [_tree(site, n, counts, 0) for n in roots], class_="tree"))]
     site.write("graph.html", "Knowledge graph", body, active="Graph")
     for node, n in counts.items():
         if not n:

@@ -59,12 +59,15 @@ def graph_numbers(site) -> object:
 def results_summary(site, depth: int = 0) -> object:
     results = site.run.results.get("results") if isinstance(site.run.results.get("results"), dict) else {}
     rows = []
+    with_kb = any(isinstance(r, dict) and isinstance(r.get("kb"), dict) for r in results.values())
     for model, r in sorted(results.items()):
         test = r.get("test", {}) if isinstance(r, dict) else {}
-        kb = r.get("kb", {}) if isinstance(r, dict) else {}
+        kb = r.get("kb", {}) if isinstance(r, dict) and isinstance(r.get("kb"), dict) else {}
         link = el("a", model, href="../" * depth + f"results/{_model_file(model)}") if model in site.run.models else model
-        rows.append([link] + [_pct(test.get(f"top{k}")) for k in (1, 5, 10)] + [_pct(kb.get(f"h{k}")) for k in (1, 10)] + [_pct(kb.get("mrr"))])
-    body = [table(["model", "Top-1", "Top-5", "Top-10", "KB H@1", "KB H@10", "KB MRR"], rows, numeric=range(1, 7))] if rows else [
+        row = [link] + [_pct(test.get(f"top{k}") if isinstance(test, dict) else None) for k in (1, 5, 10)]
+        rows.append(row + ([_pct(kb.get(f"h{k}")) for k in (1, 10)] + [_pct(kb.get("mrr"))] if with_kb else []))
+    headers = ["model", "Top-1", "Top-5", "Top-10"] + (["KB H@1", "KB H@10", "KB MRR"] if with_kb else [])
+    body = [table(headers, rows, numeric=range(1, len(headers)))] if rows else [
         el("p", "results.json lists no models.", class_="note")]
     if not site.run.models:
         body.append(el("p", "This run has no per-query predictions (predictions/<model>.jsonl), so samples show no rankings.", class_="note"))

@@ -7,7 +7,7 @@ import json
 
 from emmel.schema import SPLITS
 from pages.dataset_site import safe_name
-from pages.html import el, external, table
+from pages.html import el, external, kv_table
 from pages.layout import section
 from pages.paginate import paginate, pager
 from pages.site_rejects import reject_card
@@ -22,7 +22,7 @@ def _value(key: str, value):
 
 
 def _kv(rows) -> object:
-    return table(["", ""], [r for r in rows if r is not None], class_="kv")
+    return kv_table(rows)
 
 
 def _score(value: float):
@@ -43,8 +43,9 @@ def predictions_section(site, sample) -> object | None:
         rank = pred.gold_rank
         verdict = el("span", "correct" if rank == 1 else f"gold at rank {rank}" if rank else "gold not in the ranking",
                      class_="badge ok" if rank == 1 else "badge warn")
-        head = el("thead", el("tr", [el("th", h, class_="num" if i >= 2 else None) for i, h in enumerate(["rank", "entity", "score", *names])]))
-        body = el("tbody", [el("tr", [el("td", c, class_="num" if i >= 2 or i == 0 else None) for i, c in enumerate(cells)], class_="gold" if gold else None)
+        cls = lambda i: "num rank" if i == 0 else "num" if i >= 2 else None  # noqa: E731
+        head = el("thead", el("tr", [el("th", h, class_=cls(i)) for i, h in enumerate(["rank", "entity", "score", *names])]))
+        body = el("tbody", [el("tr", [el("td", c, class_=cls(i)) for i, c in enumerate(cells)], class_="gold" if gold else None)
                             for cells, gold in rows])
         blocks.append(el("div", el("h3", model, " ", el("span", pred.protocol, class_="badge muted"), " ", verdict), el("table", head, body)))
     return section("Predictions", el("p", "Top entities per model, best first; the gold row is highlighted.", class_="note"), blocks, id="predictions")
@@ -63,16 +64,21 @@ def suspect_section(sample) -> object | None:
     return section("Flagged as a possible mismatch", el("p", "A model scored this image and text far below the entity's typical pairs.", class_="note"), content)
 
 
+def candidate_item(site, eid: str, gold: bool):
+    """One candidate as a list item (label, category, region), made once per entity."""
+    key = ("candidate", eid, gold)
+    if key not in site.cache:
+        e = site.entities.get(eid)
+        where = " · ".join(x for x in ((e.category, e.region) if e else ()) if x)
+        site.cache[key] = el("li", site.entity_link(eid, 1), el("span", where, class_="note") if where else None, class_="gold" if gold else None)
+    return site.cache[key]
+
+
 def candidates_section(site, sample) -> object | None:
     ids = site.candidates.get(sample.id)
     if not ids:
         return None
-    items = []
-    for eid in ids:
-        e = site.entities.get(eid)
-        where = " · ".join(x for x in ((e.category, e.region) if e else ()) if x)
-        items.append(el("li", site.entity_link(eid, 1), el("span", where, class_="note") if where else None,
-                        class_="gold" if eid == sample.entity_id else None, title=where or None))
+    items = [candidate_item(site, eid, eid == sample.entity_id) for eid in ids]
     position = ids.index(sample.entity_id) + 1 if sample.entity_id in ids else None
     note = f"In the stored (shuffled) order; the gold is #{position}, highlighted." if position else "The gold is not among them."
     return section(f"Candidates (λ = {len(ids)})", el("p", note, class_="note"), el("ol", items, class_="cands"), id="candidates")
@@ -80,7 +86,7 @@ def candidates_section(site, sample) -> object | None:
 
 def _provenance(sample) -> list:
     src = sample.source or {}
-    rows = [[key, _value(key, src[key])] for key in sorted(src)]
+    rows = [[key, _value(key, src[key])] for key in sorted(src) if src[key] not in ("", None, [], {})]
     if sample.license:
         rows.append(["license", sample.license])
     return rows
@@ -109,7 +115,7 @@ def write_sample_page(site, s) -> None:
     body = [
         el("p", el("a", f"{s.split} samples", href=f"../{s.split}.html"), " › ", site.entity_link(s.entity_id, 1), class_="crumbs"),
         el("div", el("div", image, class_="image"),
-           el("div", el("p", s.text, class_="quote"), _kv(facts), el("h3", "Provenance"), _kv(_provenance(s))), class_="sample"),
+           el("div", el("h1", s.text, class_="quote"), _kv(facts), el("h3", "Provenance"), _kv(_provenance(s))), class_="sample"),
         suspect_section(s),
         predictions_section(site, s),
         candidates_section(site, s),

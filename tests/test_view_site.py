@@ -94,7 +94,7 @@ def test_screenshot_of_a_sample_page(chromium, site, tmp_path):
     target = ROOT / "docs" / "img" / "view-sample.png" if os.environ.get("EMMEL_DOCS_SCREENSHOT") else tmp_path / "shot.png"
     with PageProblems(chromium, uri(out, f"sample/{sample.id}.html")) as p:
         assert all(img["width"] > 0 for img in p.images())
-        p.page.set_viewport_size({"width": 1100, "height": 720})
+        p.page.set_viewport_size({"width": 1120, "height": 860})
         p.page.screenshot(path=str(target), type="png")
         assert p.errors == []
     data = target.read_bytes()

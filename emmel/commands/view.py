@@ -23,6 +23,6 @@ def run(args) -> int:
     options = SiteOptions(per_page=max(1, args.per_page), workers=args.workers)
     report = build_site(args.dataset, args.out, results=args.results, sources=args.sources, overwrite=args.overwrite, options=options)
     print(f"wrote {report.out}: {report.pages:,} pages, {report.thumbnails:,} thumbnails ({report.placeholders} placeholders), "
-          f"{report.bytes / 1e6:.1f} MB in {report.seconds:.1f} s")
+          f"{report.bytes / 1e6:.1f} MB (+ {report.linked_bytes / 1e6:.1f} MB of full images hard-linked from the dataset) in {report.seconds:.1f} s")
     print(f"open {(report.out / 'index.html').resolve().as_uri()}")
     return 0
