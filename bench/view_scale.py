@@ -2,7 +2,7 @@
 
 Generates, directly in the dataset format, a dataset the size of EMMEL: a KB of every entity of the
 bundled national ICH list (~3,000), 9,000 original samples on 800 of them (7,200 train, 900 dev,
-900 test, λ = 100 candidates), 1,000 augmented train copies, near-duplicate groups, 1,500 rejects
+900 test, λ = 100 candidates chosen as the build chooses them), 1,000 augmented train copies, near-duplicate groups, 1,500 rejects
 (600 of them duplicates pointing at kept samples), small photo-like JPEGs (320×240), and a run
 folder with predictions of two models for every test query. Then builds the site from scratch,
 rebuilds it over itself (thumbnails taken over), and prints the seconds, pages, files and sizes.
@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from emmel.candidates import CandidateIndex, select_candidates  # noqa: E402
 from emmel.dataset import Dataset  # noqa: E402
 from emmel.io import sha256_bytes, stable_id  # noqa: E402
 from emmel.schema import Entity, Reject, Sample  # noqa: E402
@@ -92,14 +93,8 @@ def generate(folder: Path, n_samples: int, n_entities: int, n_augmented: int, n_
             id=f"{original.id}-rotate{k // len(train)}", image=rel, text=original.text, entity_id=original.entity_id, split="train",
             image_sha256=digest, width=320, height=240, phash=digest[:16], group=original.group, source=original.source,
             license=original.license, augmented_from=original.id, augmentation={"op": "rotate", "params": {"angle": rng.randint(-15, 15)}}))
-    ids = [e.id for e in kb]
-    candidates = {}
-    for split in ("dev", "test"):
-        candidates[split] = {}
-        for s in samples[split]:
-            chosen = rng.sample([e for e in ids if e != s.entity_id], lam - 1) + [s.entity_id]
-            rng.shuffle(chosen)
-            candidates[split][s.id] = chosen
+    index = CandidateIndex(kb)  # the build's own hard negatives (same base, similar labels, graph neighbours)
+    candidates = {split: {s.id: select_candidates(index, s.entity_id, s.text, lam, seed, s.id) for s in samples[split]} for split in ("dev", "test")}
     originals = [s for split in samples.values() for s in split if s.augmented_from is None]
     rejects = []
     reasons = ["low_resolution", "text_too_short", "not_an_image", "missing_image", "malformed_record"]
