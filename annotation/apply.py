@@ -16,7 +16,7 @@ import hashlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 
-from annotation.candidates import KBIndex, sample_candidates
+from annotation.candidates import NeighbourIndex, sample_candidates
 from annotation.config import NIL, NIL_REASON, REJECTED_REASON, reject_reasons
 from annotation.images import ImageError, check_image_ref
 from annotation.results import TaskResult
@@ -38,7 +38,7 @@ def _problem(task: TaskResult, message: str) -> dict:
     return {"task": task.task_id, "sample_id": task.sample_id if isinstance(task.sample_id, str) else None, "problem": message}
 
 
-def _validate(task: TaskResult, sample: Sample, dataset, index: KBIndex, entities: dict) -> str | None:
+def _validate(task: TaskResult, sample: Sample, dataset, index: NeighbourIndex, entities: dict) -> str | None:
     """Why this task cannot be applied, or None."""
     if task.problem:
         return task.problem
@@ -77,7 +77,7 @@ def _swap_in(ids: list[str], sample_id: str, old: str, new: str) -> list[str]:
 def apply_review(dataset, tasks: list[TaskResult], *, source: str, export_sha256: str = "", export_format: str = "") -> Outcome:
     """Apply the decisions of ``tasks`` to a copy of ``dataset``; returns it with the report."""
     entities = dataset.entities
-    index = KBIndex(dataset.kb)
+    index = NeighbourIndex(dataset.kb)
     originals = {s.id: s for s in dataset.all_samples() if s.augmented_from is None}
     copies: dict[str, list[Sample]] = defaultdict(list)
     for s in dataset.all_samples():

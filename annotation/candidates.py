@@ -2,28 +2,21 @@
 
 Dev/test samples offer their dataset candidate set (λ ids, gold included). Train samples have no
 candidate set, so they offer the gold plus its ``TRAIN_CANDIDATES - 1`` nearest KB neighbours:
-same base name first (``春节`` vs ``春节(查干萨日)``), then label character overlap (Jaccard), then
+same base name first (``春节`` vs ``春节(查干萨日)``, ``emmel.labels.base_name``), then label character overlap (Jaccard), then
 same category, then entity id; a pure function of the KB and the gold, hence reproducible at import.
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 
+from emmel.labels import base_name
 from emmel.schema import EVAL_SPLITS, Entity, Sample
 
 TRAIN_CANDIDATES = 20
-_QUALIFIER = re.compile(r"\s*[(（][^()（）]*[)）]\s*$")
 
 
-def base_name(label: str) -> str:
-    """The label without a trailing parenthesised qualifier: ``春节(查干萨日)`` -> ``春节``."""
-    stripped = _QUALIFIER.sub("", label)
-    return stripped or label
-
-
-class KBIndex:
+class NeighbourIndex:
     """Character index of the KB labels, for fast deterministic neighbour lists (cached per gold)."""
 
     def __init__(self, kb: list[Entity]):
@@ -72,7 +65,7 @@ class KBIndex:
         return [gold_id, *ranked]
 
 
-def sample_candidates(sample: Sample, candidates: dict[str, dict[str, list[str]]], index: KBIndex) -> list[str]:
+def sample_candidates(sample: Sample, candidates: dict[str, dict[str, list[str]]], index: NeighbourIndex) -> list[str]:
     """The entity ids offered for ``sample``: its dataset candidate set, else KB neighbours of the gold."""
     if sample.split in EVAL_SPLITS:
         ids = candidates.get(sample.split, {}).get(sample.id)

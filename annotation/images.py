@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from emmel.io import relative_parts
+from emmel.images import ImageLimits, ImageProblem, check_image_file, read_image_file
+from emmel.io import SafeJoiner
 from emmel.schema import Sample
 
 MODES = ("local-files", "http", "inline")
@@ -77,46 +78,44 @@ class URLMaker:
             return LOCAL_FILES_PATH + "?d=" + quote(f"{self.under_root}/{sample.image}", safe="/")
         if mode == "http":
             return self.options.prefix.rstrip("/") + "/" + quote(sample.image, safe="/")
-        data = path.read_bytes()
+        budget = self.options.inline_limit - self.inline_bytes  # never read more than may still be embedded
+        try:
+            data = read_image_file(path, ImageLimits(max_bytes=budget))
+        except ImageProblem as exc:
+            if exc.reason == "file_too_large":
+                raise ImageError(f"inline images exceed {self.options.inline_limit >> 20} MiB; use local-files or http URLs for a set this large") from None
+            raise ImageError(f"sample {sample.id}: image {sample.image!r}: {exc.detail}") from None
         self.inline_bytes += len(data)
-        if self.inline_bytes > self.options.inline_limit:
-            raise ImageError(f"inline images exceed {self.options.inline_limit >> 20} MiB; use local-files or http URLs for a set this large")
         mime = MIME.get(path.suffix.lower(), "application/octet-stream")
         return f"data:{mime};base64," + base64.b64encode(data).decode("ascii")
 
 
 class ImageFiles:
-    """Finds the image file of a sample, refusing paths that leave the dataset folder.
-
-    ``emmel.io.relative_parts`` (no absolute paths, no ``..``) plus symlinks resolved and kept
-    inside, like ``safe_join``, with resolved folders cached: 10,000 samples share a few hundred folders.
-    """
+    """Finds the image file of a sample, refusing paths that leave the dataset folder
+    (``emmel.io.SafeJoiner``: no absolute paths, no ``..``, symlinks kept inside, folders resolved once)."""
 
     def __init__(self, root: Path):
-        self.root = Path(root).resolve()
-        self._folders: dict[tuple[str, ...], Path] = {}
-
-    def _inside(self, path: Path) -> bool:
-        return path == self.root or self.root in path.parents
+        self.join = SafeJoiner(root)
+        self.root = self.join.root
 
     def __call__(self, sample: Sample) -> Path:
         rel = sample.image
         try:
-            parts = relative_parts(rel)
+            path = self.join(rel)
         except ValueError as exc:
             raise ImageError(f"sample {sample.id}: image {exc}") from None
-        folder = self._folders.get(parts[:-1])
-        if folder is None:
-            folder = self.root.joinpath(*parts[:-1]).resolve()
-            if not self._inside(folder):
-                raise ImageError(f"sample {sample.id}: image path {rel!r} leaves its folder")
-            self._folders[parts[:-1]] = folder
-        path = folder / parts[-1]
-        if path.is_symlink() and not self._inside(path.resolve()):
-            raise ImageError(f"sample {sample.id}: image path {rel!r} leaves its folder")
-        if not path.is_file():
-            raise ImageError(f"sample {sample.id}: image {rel!r} is missing")
+        try:
+            check_image_file(path, limits=None)  # the kind of file only: size matters where bytes are read
+        except ImageProblem as exc:
+            raise ImageError(f"sample {sample.id}: image {rel!r} " + ("is missing" if exc.detail == "not found" else exc.detail)) from None
         return path
+
+
+def _sha256_of_image(root: Path, sample: Sample) -> str:
+    try:
+        return hashlib.sha256(read_image_file(sample_image_path(root, sample))).hexdigest()
+    except ImageProblem as exc:
+        raise ImageError(f"sample {sample.id}: image {sample.image!r}: {exc.detail}") from None
 
 
 def sample_image_path(root: Path, sample: Sample) -> Path:
@@ -152,7 +151,7 @@ def check_image_ref(url: object, sample: Sample, root: Path) -> None:
             data = base64.b64decode(payload, validate=True)
         except ValueError:
             raise ImageError("inline image is not valid base64") from None
-        expected = sample.image_sha256 or hashlib.sha256(sample_image_path(root, sample).read_bytes()).hexdigest()
+        expected = sample.image_sha256 or _sha256_of_image(root, sample)
         if hashlib.sha256(data).hexdigest() != expected:
             raise ImageError(f"inline image is not the image of sample {sample.id}")
         return

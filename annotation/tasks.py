@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from annotation.candidates import KBIndex, sample_candidates
+from annotation.candidates import NeighbourIndex, sample_candidates
 from annotation.config import CURRENT_LINK_MODEL, ENTITY, NIL, NIL_DISPLAY, TO_NAME
 from annotation.images import URLMaker
 from emmel.errors import EmmelError
@@ -81,7 +81,7 @@ def build_tasks(dataset, splits: Iterable[str], urls: URLMaker, rankings: dict[s
     """One task per original sample of ``splits`` (augmented copies follow their original), by split then id."""
     rankings = rankings or {}
     entities = dataset.entities
-    index = KBIndex(dataset.kb)
+    index = NeighbourIndex(dataset.kb)
     tasks = []
     for split in (s for s in SPLITS if s in set(splits)):
         for sample in sorted(dataset.samples.get(split, []), key=lambda s: s.id):

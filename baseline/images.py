@@ -20,18 +20,19 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def load_image(path: str | Path, size: int, *, what: str = "image") -> torch.Tensor:
-    """``3×size×size`` uint8 tensor of one image file; a missing or broken file is an EmmelError."""
-    from PIL import Image, UnidentifiedImageError
+    """``3×size×size`` uint8 tensor of one image file, opened as the build opens it
+    (``emmel.images.open_image``: limits, EXIF orientation, any mode as RGB); a bad file is an EmmelError."""
+    from PIL import Image
+
+    from emmel.images import ImageProblem, open_image
 
     path = Path(path)
-    if not path.is_file():
-        raise EmmelError(f"{what} not found", path=path)
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-            array = np.asarray(image, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise EmmelError(f"{what} cannot be decoded ({type(exc).__name__}: {exc})", path=path) from None
+        image = open_image(path)
+    except ImageProblem as exc:
+        message = f"{what} not found" if exc.reason == "missing_image" and exc.detail == "not found" else f"{what} cannot be used: {exc}"
+        raise EmmelError(message, path=path) from None
+    array = np.asarray(image.resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8)
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
 

@@ -23,8 +23,9 @@ from scrapy.pipelines.images import ImageException, ImagesPipeline
 from scrapy.utils.python import to_bytes
 
 from crawlers.ethnic import ethnic_group
+from crawlers.journal import JsonLines
 from crawlers.records import clean_text, item_to_records
-from emmel.io import atomic_write_bytes, dumps, sha256_file
+from emmel.io import atomic_write_bytes, sha256_file
 from emmel.sources.raw import RawRecord
 
 logger = logging.getLogger(__name__)
@@ -162,16 +163,18 @@ class HeritageImagesPipeline(ImagesPipeline):
 
 
 class RawRecordPipeline:
-    """Append each item's raw records to ``<out>/.emmel-crawl/parts/<spider>.jsonl``.
+    """Append each item with its raw records to ``<out>/.emmel-crawl/parts/<spider>.jsonl``.
 
-    The runner merges the parts into ``records.jsonl`` when the crawl ends (also after an
-    interruption), so a resumed crawl keeps what the first run wrote.
+    One line per item, ``{"item": …, "records": […]}``, written with one ``write`` (a kill cannot
+    split an item from its records). The runner rebuilds ``records.jsonl`` and
+    ``items/<spider>.jsonl`` from the parts when the crawl ends (also after an interruption, and
+    after a resume: a page fetched twice counts once).
     """
 
     def __init__(self, crawler):
         self.crawler = crawler
         self.stats = crawler.stats
-        self.handle = None
+        self.parts = None
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -179,22 +182,20 @@ class RawRecordPipeline:
 
     def open_spider(self, spider=None):
         spider = self.crawler.spider
-        parts = Path(self.crawler.settings["EMMEL_PARTS_DIR"])
-        parts.mkdir(parents=True, exist_ok=True)
-        self.handle = open(parts / f"{spider.name}.jsonl", "a", encoding="utf-8", newline="\n")
+        self.parts = JsonLines(Path(self.crawler.settings["EMMEL_PARTS_DIR"]) / f"{spider.name}.jsonl")
         self.license = spider.license
 
     def close_spider(self, spider=None):
-        if self.handle:
-            self.handle.close()
+        if self.parts:
+            self.parts.close()
 
     def process_item(self, item, spider=None):
-        records, lost = item_to_records(ItemAdapter(item).asdict(), license=self.license)
+        stored = ItemAdapter(item).asdict()
+        records, lost = item_to_records(stored, license=self.license)
         for record in records:
             RawRecord.from_dict(record)  # refuse to write what the build could not read
-            self.handle.write(dumps(record) + "\n")
             self.stats.inc_value(f"emmel/text_from/{record['source']['text_from']}")
-        self.handle.flush()
+        self.parts.write([{"item": stored, "records": records}])
         self.stats.inc_value("emmel/records", len(records))
         if lost:
             self.stats.inc_value("emmel/images_without_record", len(lost))

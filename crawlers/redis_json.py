@@ -1,4 +1,5 @@
-"""JSON serializer for scrapy-redis request queues (``SCHEDULER_SERIALIZER``).
+"""JSON for request dicts: the scrapy-redis queue serializer (``SCHEDULER_SERIALIZER``) and the
+crawl journal (``crawlers.journal``).
 
 scrapy-redis pickles requests by default; a shared Redis server is input from elsewhere, so the
 queue holds JSON instead. Bytes (headers, bodies) are stored as ``{"__bytes__": base64}``.
@@ -10,13 +11,14 @@ import base64
 import json
 
 
-def _encode(obj):
+def encode(obj):
+    """A request dict (``Request.to_dict``) as JSON-ready values."""
     if isinstance(obj, bytes):
         return {"__bytes__": base64.b64encode(obj).decode("ascii")}
     if isinstance(obj, dict):
-        return {str(_key(k)): _encode(v) for k, v in obj.items()}
+        return {str(_key(k)): encode(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_encode(v) for v in obj]
+        return [encode(v) for v in obj]
     return obj
 
 
@@ -24,21 +26,22 @@ def _key(key):
     return key.decode("latin-1") if isinstance(key, bytes) else key
 
 
-def _decode(obj):
+def decode(obj):
+    """The inverse of :func:`encode`."""
     if isinstance(obj, dict):
         if set(obj) == {"__bytes__"}:
             return base64.b64decode(obj["__bytes__"])
-        return {k: _decode(v) for k, v in obj.items()}
+        return {k: decode(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_decode(v) for v in obj]
+        return [decode(v) for v in obj]
     return obj
 
 
 def dumps(obj) -> str:
-    return json.dumps(_encode(obj), ensure_ascii=False, sort_keys=True)
+    return json.dumps(encode(obj), ensure_ascii=False, sort_keys=True)
 
 
 def loads(data) -> dict:
     if isinstance(data, bytes):
         data = data.decode("utf-8")
-    return _decode(json.loads(data))
+    return decode(json.loads(data))

@@ -5,15 +5,18 @@ Layout of the output folder (docs/FORMAT.md §1 plus the crawl's own state):
     OUT/records.jsonl          one raw record per stored image (merged, sorted by record_id)
     OUT/source.json            kind "web", spiders, start URLs, counts
     OUT/images/full/…          the images as served
-    OUT/items/<spider>.jsonl   Scrapy's item feed (one entity page per line)
-    OUT/.emmel-crawl/          job state (JOBDIR per spider), record parts, HTTP cache, log, stats
+    OUT/items/<spider>.jsonl   the items (one entity page per line, sorted by entity id)
+    OUT/.emmel-crawl/          job state: journal and parts per spider (crawlers.journal), HTTP
+                               cache, log, stats
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 import time
@@ -21,9 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from crawlers.journal import (
+    CorruptState,
+    Frontier,
+    check_job,
+    journal_path,
+    part_problem,
+    scan_lines,
+)
 from emmel import TOOL
 from emmel.errors import EmmelError
-from emmel.io import atomic_write_text, dumps, iter_jsonl_lines, write_json
+from emmel.io import atomic_write_text, dumps, write_json
 
 SPIDERS = {
     "ihchina": "crawlers.spiders.ihchina.IhchinaSpider",
@@ -62,10 +73,17 @@ class CrawlOptions:
 
 @dataclass
 class CrawlReport:
-    stats: dict[str, dict]  # spider -> Scrapy stats
+    stats: dict[str, dict]  # spider -> Scrapy stats (the spiders run this time)
     records: int
     interrupted: bool
     elapsed: float
+    pending: dict[str, int] = field(default_factory=dict)  # spider -> requests scheduled, not done (journal)
+    already_complete: list[str] = field(default_factory=list)  # spiders a --resume found complete
+
+    @property
+    def incomplete(self) -> bool:
+        """Work is left: a resume has something to do."""
+        return self.interrupted or any(self.pending.values())
 
 
 def check_options(opts: CrawlOptions) -> None:
@@ -86,10 +104,9 @@ def prepare_out(opts: CrawlOptions) -> None:
     out = opts.out
     if out.exists() and not out.is_dir():
         raise EmmelError("output exists and is not a folder", path=out)
-    state = out / STATE
     if opts.resume:
-        if not state.exists() and not opts.redis_url:
-            raise EmmelError(f"nothing to resume (no {STATE} folder); run without --resume first", path=out)
+        if not opts.redis_url:
+            check_resumable(out)
         return
     if out.exists() and any(out.iterdir()):
         if not opts.overwrite:
@@ -106,6 +123,19 @@ def prepare_out(opts: CrawlOptions) -> None:
                 target.unlink()
 
 
+def check_resumable(out: Path) -> None:
+    """Refuse, in one line, a ``--resume`` of a folder that holds no emmel crawl to continue."""
+    state = out / STATE
+    if not out.is_dir():
+        raise EmmelError("nothing to resume: no such folder; run without --resume first", path=out)
+    if not state.is_dir():
+        raise EmmelError(f"not an emmel crawl folder (no {STATE}/ job state): nothing to resume; "
+                         "run without --resume to start a crawl", path=out)
+    if (state / "job").is_dir() and any(p.is_dir() for p in (state / "job").iterdir()):
+        raise EmmelError("crawl started by an older emmel (Scrapy JOBDIR job state, unsafe after a kill): "
+                         "start again with --overwrite (add --cache to fetch nothing twice)", path=out)
+
+
 def build_settings(opts: CrawlOptions, spider: str) -> dict:
     """The Scrapy settings (beyond ``crawlers.settings``) for one spider of this crawl. Pure."""
     out = opts.out.resolve()
@@ -113,8 +143,6 @@ def build_settings(opts: CrawlOptions, spider: str) -> dict:
     s: dict = {
         "IMAGES_STORE": str(out),
         "EMMEL_PARTS_DIR": str(state / "parts"),
-        "FEEDS": {str(out / "items" / f"{spider}.jsonl"): {"format": "jsonlines", "encoding": "utf8",
-                                                           "overwrite": not opts.resume}},
         "LOG_LEVEL": opts.log_level.upper(),
         "ROBOTSTXT_OBEY": opts.obey_robots,
         "IMAGES_MIN_WIDTH": opts.min_image_size,
@@ -144,8 +172,10 @@ def build_settings(opts: CrawlOptions, spider: str) -> dict:
             "SCHEDULER_DUPEFILTER_KEY": "emmel:%(spider)s:dupefilter",
             "SCHEDULER_SERIALIZER": "crawlers.redis_json",  # JSON, not pickle, in a shared server
         })
-    else:
-        s["JOBDIR"] = str(state / "job" / spider)
+    else:  # the crash-safe journal replaces Scrapy's JOBDIR and dupefilter
+        s.update({"SCHEDULER": "crawlers.scheduler.JournalScheduler",
+                  "DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter",
+                  "EMMEL_JOURNAL": str(journal_path(state, spider))})
     s.update(opts.extra)
     return s
 
@@ -161,22 +191,50 @@ def spider_kwargs(opts: CrawlOptions, spider: str) -> dict:
     return kwargs
 
 
-def merge_parts(out: Path) -> int:
-    """Merge every spider's record parts into ``records.jsonl``: sorted by record_id, the last
-    copy of a record kept (a resumed crawl may write a record twice). Returns the count."""
-    parts = sorted((out / STATE / "parts").glob("*.jsonl"))
+def merge_outputs(out: Path) -> int:
+    """Rebuild ``records.jsonl`` and ``items/<spider>.jsonl`` from the parts; return the records.
+
+    One copy per page (its URL): the last stored, since a page fetched again after a kill gives the
+    same item. Records are sorted by record_id, items by entity id; a file whose content would not
+    change is left untouched. Raises EmmelError on a parts line no kill explains.
+    """
     records: dict[str, dict] = {}
-    for part in parts:
-        for _, obj, problem in iter_jsonl_lines(part):
-            if obj is not None and not problem and obj.get("record_id"):  # a line cut by a kill is skipped
-                records[obj["record_id"]] = obj
+    for part in sorted((out / STATE / "parts").glob("*.jsonl")):
+        rows, bad = scan_lines(part)
+        bad += [(number, part_problem(row)) for number, row in rows if part_problem(row)]
+        if bad:
+            number, why = min(bad)
+            raise EmmelError(f"{why} (corrupt crawl state; --resume sets it aside and crawls again)",
+                             path=part, record=f"line {number}")
+        latest = {row["item"]["url"]: row for _, row in rows}
+        for url in sorted(latest):  # two pages claiming one record_id: the larger URL wins, every time
+            records.update((record["record_id"], record) for record in latest[url]["records"])
+        items = sorted((row["item"] for row in latest.values()), key=lambda i: (_natural(str(i.get("entity_id"))), i["url"]))
+        _write_if_changed(out / "items" / f"{part.stem}.jsonl", "".join(dumps(i) + "\n" for i in items))
     ordered = [records[k] for k in sorted(records, key=_natural)]
-    atomic_write_text(out / "records.jsonl", "".join(dumps(r) + "\n" for r in ordered))
+    _write_if_changed(out / "records.jsonl", "".join(dumps(r) + "\n" for r in ordered))
     return len(ordered)
 
 
-def _natural(record_id: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in record_id.split(":"))
+def _write_if_changed(path: Path, text: str) -> None:
+    if not path.is_file() or path.read_bytes() != text.encode("utf-8"):
+        atomic_write_text(path, text)
+
+
+def _natural(key: str) -> tuple:
+    """``ihchina:9:1`` before ``ihchina:10:0``; numbers before words in one position."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in key.split(":"))
+
+
+def job_frontiers(out: Path, spiders) -> dict[str, Frontier]:
+    """The journal state of each spider (after a run: what is still pending)."""
+    state = {}
+    for name in spiders:
+        try:
+            state[name] = Frontier.load(journal_path(out / STATE, name), name)
+        except CorruptState as exc:
+            raise EmmelError(f"crawl journal unreadable: {exc.why}", path=exc.path, record=f"line {exc.line}") from None
+    return state
 
 
 def write_source(out: Path, opts: CrawlOptions, spiders: dict[str, type], records: int) -> None:
@@ -210,13 +268,44 @@ def run_crawl(opts: CrawlOptions, *, echo=print) -> CrawlReport:
     check_options(opts)
     if not opts.redis_url and os.environ.get(REDIS_ENV):
         opts.redis_url = os.environ[REDIS_ENV]
-    prepare_out(opts)
-    opts.out.mkdir(parents=True, exist_ok=True)
-    (opts.out / STATE).mkdir(exist_ok=True)
+    lock = folder_lock(opts.out) if opts.out.is_dir() else None  # before anything in OUT is touched
+    try:
+        prepare_out(opts)
+        opts.out.mkdir(parents=True, exist_ok=True)
+        lock = lock if lock is not None else folder_lock(opts.out)
+        (opts.out / STATE).mkdir(exist_ok=True)
+        return _crawl(opts, echo)
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def folder_lock(out: Path) -> int:
+    """An exclusive lock on the output folder for this process (released by the kernel at exit,
+    a kill included): two crawls writing one folder would interleave their journals."""
+    fd = os.open(out, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise EmmelError("another emmel crawl is writing to this folder; wait for it or stop it first", path=out) from None
+    return fd
+
+
+def _crawl(opts: CrawlOptions, echo) -> CrawlReport:
+    journaled = not opts.redis_url
+    to_run, complete = list(opts.spiders), []
+    if opts.resume:
+        remove_torn_writes(opts.out)
+    if opts.resume and journaled:
+        to_run, complete = resume_plan(opts, echo)
+        if not to_run:  # every spider's journal is complete: nothing to fetch
+            records = merge_outputs(opts.out)  # a no-op unless a kill came between the crawl and its outputs
+            _update_source(opts, complete, records)
+            return CrawlReport(stats={}, records=records, interrupted=False, elapsed=0.0, already_complete=complete)
 
     from scrapy.crawler import AsyncCrawlerProcess, Crawler
     from scrapy.settings import Settings
-    from scrapy.utils.misc import load_object
 
     from crawlers.progress import Progress
 
@@ -233,8 +322,8 @@ def run_crawl(opts: CrawlOptions, *, echo=print) -> CrawlReport:
     process = AsyncCrawlerProcess(settings_for(common))
     progress = Progress(enabled=opts.progress, echo=echo)
     spiders, crawlers = {}, {}
-    for name in opts.spiders:
-        cls = load_object(SPIDERS[name])
+    for name in to_run:
+        cls = spider_class(name)
         spiders[name] = cls
         crawler = Crawler(cls, settings_for({**common, **build_settings(opts, name)}))
         progress.watch(crawler)
@@ -245,13 +334,92 @@ def run_crawl(opts: CrawlOptions, *, echo=print) -> CrawlReport:
         process.start()
     finally:
         progress.close()
-        records = merge_parts(opts.out)
+        records = merge_outputs(opts.out)
         write_source(opts.out, opts, spiders, records)
     stats = {name: _plain(c.stats.get_stats()) for name, c in crawlers.items()}
-    write_json(opts.out / STATE / "stats.json", stats)
+    write_json(opts.out / STATE / "stats.json", {**_previous_stats(opts.out, complete), **stats})
     interrupted = any(s.get("finish_reason") not in ("finished", None) for s in stats.values()) or not stats
-    logging.getLogger(__name__).info("crawl done: %d records", records)
-    return CrawlReport(stats=stats, records=records, interrupted=interrupted, elapsed=time.monotonic() - started)
+    pending = {n: len(f.pending) for n, f in job_frontiers(opts.out, to_run).items()} if journaled else {}
+    logging.getLogger(__name__).info("crawl done: %d records, %d requests pending", records, sum(pending.values()))
+    return CrawlReport(stats=stats, records=records, interrupted=interrupted, elapsed=time.monotonic() - started,
+                       pending=pending, already_complete=complete)
+
+
+def remove_torn_writes(out: Path) -> int:
+    """Delete the temporary files of atomic writes a kill interrupted (``emmel.io.atomic_write_bytes``
+    names them ``.<name>.<random>.part``): in images/full/ and items/ (folders of the crawl), and
+    beside the crawl's own files in OUT and its state folder. Returns how many."""
+    removed = 0
+    places = [(out / "images" / "full", None), (out / "items", None), (out / STATE, None),
+              (out, ("records.jsonl", "source.json"))]
+    for folder, names in places:
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            match = _TORN.match(path.name)
+            if match and path.is_file() and (names is None or match.group(1) in names):
+                path.unlink()
+                removed += 1
+    return removed
+
+
+_TORN = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{8}\.part$")
+
+
+def _update_source(opts: CrawlOptions, spiders: list[str], records: int) -> None:
+    """``source.json`` of a crawl a resume found complete: written if missing, its count corrected
+    if a kill came between the records and it; otherwise untouched."""
+    path = opts.out / "source.json"
+    try:
+        source = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        source = None
+    if not isinstance(source, dict):
+        write_source(opts.out, opts, {n: spider_class(n) for n in spiders}, records)
+    elif source.get("records") != records:
+        write_json(path, {**source, "records": records})
+
+
+def verdict(report: CrawlReport) -> tuple[int, str]:
+    """Exit status and closing line of ``emmel crawl``: 0 complete, 130 interrupted, 1 when a
+    crawl ended with journaled pages never processed (never reported as finished)."""
+    left = sum(report.pending.values())
+    where = ", ".join(f"{name} {n}" for name, n in report.pending.items() if n)
+    if report.interrupted:
+        todo = f" ({left} scheduled pages not fetched yet: {where})" if left else ""
+        return 130, f"crawl interrupted{todo}: continue with the same command plus --resume"
+    if left:
+        return 1, (f"crawl incomplete: {left} scheduled pages were not crawled ({where}); "
+                   "run the same command with --resume to fetch them")
+    return 0, ""
+
+
+def spider_class(name: str):
+    from scrapy.utils.misc import load_object
+
+    return load_object(SPIDERS[name])
+
+
+def resume_plan(opts: CrawlOptions, echo) -> tuple[list[str], list[str]]:
+    """Check each spider's job state (see ``crawlers.journal.check_job``); return the spiders with
+    work left and those already complete."""
+    to_run, complete = [], []
+    for name in opts.spiders:
+        frontier, warning = check_job(opts.out / STATE, name, spider_class(name))
+        if warning:
+            echo(warning)
+        (complete if frontier.complete else to_run).append(name)
+    return to_run, complete
+
+
+def _previous_stats(out: Path, spiders: list[str]) -> dict:
+    """The last stats of spiders not run this time (a resume of spiders already complete)."""
+    path = out / STATE / "stats.json"
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8")) if spiders and path.exists() else {}
+    except ValueError:
+        return {}
+    return {n: previous[n] for n in spiders if isinstance(previous.get(n), dict)}
 
 
 def _plain(stats: dict) -> dict:
@@ -293,6 +461,8 @@ def summary(report: CrawlReport) -> str:
     for key in problems:
         values = [report.stats[n].get(key, 0) for n in names]
         lines.append(key.removeprefix("emmel/").ljust(width) + "".join(str(v).rjust(12) for v in values))
+    if any(report.pending.values()):
+        lines.append("pages pending (journal)".ljust(width) + "".join(str(report.pending.get(n, 0)).rjust(12) for n in names))
     lines.append(f"{report.records} records in records.jsonl; {report.elapsed:.1f} s")
     return "\n".join(lines)
 

@@ -20,6 +20,8 @@ AUTOTHROTTLE_START_DELAY = 2.0
 AUTOTHROTTLE_MAX_DELAY = 60.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 1.0
 DOWNLOAD_TIMEOUT = 60
+DOWNLOAD_MAXSIZE = 32 * 1024 * 1024  # a bigger page is cancelled and counted, never parsed (images: EMMEL_IMAGE_MAX_BYTES)
+DOWNLOAD_WARNSIZE = 8 * 1024 * 1024
 
 # --- robustness: retries with exponential backoff (Retry-After honoured) on 429 and 5xx
 RETRY_ENABLED = True

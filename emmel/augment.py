@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from emmel.config import AugmentConfig
+from emmel.images import DEFAULT_LIMITS, ImageLimits, open_image
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -59,9 +60,10 @@ def _transform(op: str, params: dict):
     raise ValueError(f"unknown augmentation op {op!r}")
 
 
-def augment_image(data: bytes, op: str, params: dict, quality: int = 95) -> bytes:
-    """Apply one op with fixed parameters; returns JPEG bytes (deterministic for a given build of libjpeg)."""
-    image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+def augment_image(data: bytes, op: str, params: dict, quality: int = 95, limits: ImageLimits = DEFAULT_LIMITS) -> bytes:
+    """Apply one op with fixed parameters to the image as displayed (``emmel.images.open_image``: EXIF
+    orientation applied, any mode as 8-bit RGB); returns JPEG bytes (deterministic for a given libjpeg)."""
+    image = np.asarray(open_image(data, limits))
     out = _transform(op, params)(image=image)["image"]
     buffer = io.BytesIO()
     Image.fromarray(out).save(buffer, format="JPEG", quality=quality, optimize=False, progressive=False)

@@ -23,17 +23,18 @@ from emmel.dataset import Dataset
 from emmel.dedup import UnionFind, near_duplicate_clusters, near_duplicate_texts
 from emmel.engines import map_ordered
 from emmel.errors import EmmelError
-from emmel.images import ImageInfo, ImageProblem, format_hash, inspect_image
-from emmel.io import atomic_directory, atomic_write_bytes, read_json, sha256_file, stable_id
+from emmel.images import ImageInfo, ImageLimits, ImageProblem, format_hash, inspect_image, read_image_file
+from emmel.io import atomic_directory, atomic_write_bytes, read_json, sha256_bytes, sha256_file, stable_id
 from emmel.kb import EntityMention, build_kb, read_kb_seed
 from emmel.kg import KnowledgeGraph, build_graph
+from emmel.labels import normalizer
 from emmel.progress import progress
 from emmel.schema import SPLITS, Reject, Sample
-from emmel.sources.raw import RECORDS_FILE, SOURCE_FILE, RawItem, iter_source
+from emmel.sources.raw import SOURCE_FILE, RawItem, iter_source, records_file
 from emmel.split import assign_splits
-from emmel.text import normalize_text
+from emmel.textfiles import detect_encoding
 
-INPUT_PROBLEMS = {"malformed_record", "bad_encoding", "missing_field", "unsafe_path", "missing_image"}
+INPUT_PROBLEMS = {"malformed_record", "bad_encoding", "missing_field", "unsafe_path", "missing_image", "not_a_regular_file"}
 
 
 @dataclass
@@ -60,6 +61,7 @@ class BuildReport:
     counts: dict
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)  # name, kind, records, records_sha256, encoding
 
 
 def check_record(item: RawItem, config: BuildConfig) -> Checked | tuple[str, str]:
@@ -69,17 +71,14 @@ def check_record(item: RawItem, config: BuildConfig) -> Checked | tuple[str, str
         return reason, detail
     record = item.record
     try:
-        data = item.image_path.read_bytes()
-    except FileNotFoundError:
-        return "missing_image", f"image file {record.image!r} not found"
-    except OSError as exc:
-        return "missing_image", f"cannot read image {record.image!r}: {exc.strerror}"
-    try:
-        info = inspect_image(data, config.clean)
+        info = inspect_image(read_image_file(item.image_path, ImageLimits.of(config.clean)), config.clean)
     except ImageProblem as exc:
+        if exc.reason == "missing_image" and exc.detail == "not found":
+            return "missing_image", f"image file {record.image!r} not found"
+        if exc.reason in ("missing_image", "not_a_regular_file", "file_too_large"):
+            return exc.reason, f"image {record.image!r}: {exc.detail}"
         return exc.reason, exc.detail
-    n = config.normalize
-    norm = lambda s: normalize_text(s, nfkc=n.nfkc, collapse_whitespace=n.collapse_whitespace, t2s=n.t2s)
+    norm = normalizer(config.normalize)
     text = norm(record.text)
     if not text:
         return "empty_text", "description is empty"
@@ -120,13 +119,15 @@ class _Rejects:
                 print(f"warning: more {reason} records; all are listed in rejects.jsonl", file=sys.stderr)
 
 
-def _read_sources(sources, mapping, strict: bool) -> tuple[list[RawItem], list[dict]]:
+def _read_sources(sources, mapping, strict: bool, encoding: str | None = None) -> tuple[list[RawItem], list[dict]]:
     items, described = [], []
     names = Counter()
     for source in sources:
         path = Path(source)
         before = len(items)
-        for item in iter_source(path, mapping=mapping):
+        records = records_file(path)
+        read_as = detect_encoding(records, encoding)
+        for item in iter_source(path, mapping=mapping, encoding=read_as):
             if strict and item.problem:
                 raise EmmelError(item.problem, path=item.location)
             items.append(item)
@@ -134,10 +135,9 @@ def _read_sources(sources, mapping, strict: bool) -> tuple[list[RawItem], list[d
         names[name] += 1
         if names[name] > 1:
             raise EmmelError(f"two sources are named {name!r}; sample ids would collide (rename one folder)", path=path)
-        records_file = path / RECORDS_FILE if path.is_dir() else path
         meta = read_json(path / SOURCE_FILE) if path.is_dir() and (path / SOURCE_FILE).exists() else {}
         described.append({"name": name, "kind": meta.get("kind", "import"), "records": len(items) - before,
-                          "records_sha256": sha256_file(records_file)})
+                          "records_sha256": sha256_file(records), "encoding": read_as})
     return items, described
 
 
@@ -150,7 +150,7 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
     out = Path(out)
     if out.exists() and not overwrite:
         raise EmmelError("output folder exists (use --overwrite to replace it)", path=out)
-    items, described = _read_sources(sources, mapping or {}, strict)
+    items, described = _read_sources(sources, mapping or {}, strict, config.encoding)
     if not items:
         raise EmmelError("the sources hold no records")
     rejects = _Rejects()
@@ -221,8 +221,7 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
     # -- KB -----------------------------------------------------------------------------------------
     mentions = [EntityMention(c.title, c.aliases, c.category, c.region, c.description, c.item.record.source.get("url", "")) for c in checked]
     if config.kb_seed:
-        n = config.normalize
-        mentions += read_kb_seed(config.kb_seed, lambda s: normalize_text(s, nfkc=n.nfkc, collapse_whitespace=n.collapse_whitespace, t2s=n.t2s))
+        mentions += read_kb_seed(config.kb_seed, normalizer(config.normalize))
     kb, entity_of = build_kb(mentions)
 
     # -- split ----------------------------------------------------------------------------------------
@@ -236,11 +235,12 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
     with atomic_directory(out, overwrite=overwrite) as tmp:
         samples: dict[str, list[Sample]] = {s: [] for s in SPLITS}
         originals: list[tuple[Sample, Path]] = []
+        limits = ImageLimits.of(config.clean)
         for k, c in enumerate(progress(checked, desc="copy images")):
             rel = f"images/{c.info.sha256[:2]}/{c.info.sha256}.{c.info.ext}"
             target = tmp / rel
             if not target.exists():
-                atomic_write_bytes(target, c.item.image_path.read_bytes())
+                atomic_write_bytes(target, _reread(c, limits))
             record = c.item.record
             sample = Sample(
                 id=c.sample_id, image=rel, text=c.text, entity_id=entity_of[k], split=split_of_group[group_of[k]],
@@ -262,7 +262,18 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
         counts = dataset.counts()
     if counts["input_records"] != counts["kept"] + counts["rejected"]:
         raise EmmelError(f"internal accounting error: {counts}; please report this")
-    return BuildReport(out=out, counts=counts, seconds=time.perf_counter() - started, warnings=rejects.warnings)
+    return BuildReport(out=out, counts=counts, seconds=time.perf_counter() - started, warnings=rejects.warnings, sources=described)
+
+
+def _reread(c: Checked, limits: ImageLimits) -> bytes:
+    """The image bytes again, for the copy; they must be the bytes the check stage saw."""
+    try:
+        data = read_image_file(c.item.image_path, limits)
+    except ImageProblem as exc:
+        raise EmmelError(f"image of record {c.item.record_id!r} became unreadable during the build ({exc.detail})", path=c.item.image_path) from None
+    if sha256_bytes(data) != c.info.sha256:
+        raise EmmelError(f"image of record {c.item.record_id!r} changed during the build; build again", path=c.item.image_path)
+    return data
 
 
 def select_all_candidates(samples: dict[str, list[Sample]], kb, graph: KnowledgeGraph, config: BuildConfig) -> dict:
@@ -290,7 +301,9 @@ def _augment(originals: list[tuple[Sample, Path]], config: BuildConfig, tmp: Pat
     from emmel.augment import augment_image, draw_params
     from emmel.config import CleanConfig
 
-    lenient = CleanConfig(min_side=1, max_aspect=1e9, max_pixels=config.clean.max_pixels, min_text_len=0, max_text_len=10**9)
+    lenient = CleanConfig(min_side=1, max_aspect=1e9, max_pixels=config.clean.max_pixels, max_bytes=config.clean.max_bytes,
+                          min_text_len=0, max_text_len=10**9)
+    limits = ImageLimits.of(config.clean)
     out = []
     train = [(s, p) for s, p in originals if s.split == "train"]
     for sample, path in progress(train, desc="augment train"):
@@ -298,7 +311,7 @@ def _augment(originals: list[tuple[Sample, Path]], config: BuildConfig, tmp: Pat
         for op in config.augment.ops:
             for copy in range(config.augment.copies):
                 params = draw_params(op, config.augment, config.seed, f"{sample.id}:{copy}")
-                augmented = augment_image(data, op, params, config.augment.jpeg_quality)
+                augmented = augment_image(data, op, params, config.augment.jpeg_quality, limits)
                 info = inspect_image(augmented, lenient)
                 rel = f"images/{info.sha256[:2]}/{info.sha256}.jpg"
                 if not (tmp / rel).exists():

@@ -14,8 +14,9 @@ import random
 from collections import defaultdict
 
 from emmel.kg import KnowledgeGraph, build_graph
+from emmel.labels import base_name
 from emmel.schema import Entity
-from emmel.text import base_name, char_ngrams
+from emmel.text import char_ngrams
 
 
 class CandidateIndex:

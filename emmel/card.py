@@ -8,6 +8,7 @@ from pathlib import Path
 from emmel.io import atomic_write_bytes, atomic_write_text, dumps
 from emmel.schema import SPLITS
 from emmel.stats import entity_frequency, format_table, table1
+from emmel.textfiles import encoding_label
 
 PLOTS = ("entity_frequency.png", "text_length.png", "image_size.png")
 
@@ -113,7 +114,8 @@ def write_card(dataset, folder: Path, graph=None) -> None:
         lines += _graph_lines(graph.summary())
     lines += ["## Sources", ""]
     for source in meta.get("sources", []):
-        lines.append(f"- `{source.get('name')}` ({source.get('kind', 'unknown')}): {source.get('records', '?')} records, sha256 `{source.get('records_sha256', '')[:16]}`")
+        read_as = f", read as {encoding_label(source['encoding'])}" if source.get("encoding") else ""  # older datasets: not recorded
+        lines.append(f"- `{source.get('name')}` ({source.get('kind', 'unknown')}): {source.get('records', '?')} records{read_as}, sha256 `{source.get('records_sha256', '')[:16]}`")
     if kinds:
         lines += ["", format_table([{"source kind": k, "samples": v} for k, v in sorted(kinds.items())])]
     lines += ["", "## Licenses and attribution", "", format_table([{"license": k, "samples": v} for k, v in sorted(licenses.items())]), ""]

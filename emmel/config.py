@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from emmel.errors import EmmelError
+from emmel.textfiles import check_encoding
 
 
 @dataclass
@@ -32,7 +33,8 @@ class NormalizeConfig:
 class CleanConfig:
     min_side: int = 200  # pixels; smaller images are rejected (low_resolution)
     max_aspect: float = 3.0  # longer/shorter side; beyond is extreme_aspect_ratio
-    max_pixels: int = 89_478_485  # decompression-bomb limit (Pillow's default)
+    max_pixels: int = 89_478_485  # decompression-bomb limit (Pillow's default); every image opener uses it
+    max_bytes: int = 256 << 20  # bytes of one image file (an uncompressed RGB image at max_pixels fits)
     min_text_len: int = 2  # characters after normalisation
     max_text_len: int = 200
 
@@ -83,6 +85,7 @@ class BuildConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     workers: int = 1  # processes for the per-image stage
+    encoding: str | None = None  # records files: None = detect (UTF-8, UTF-8 with BOM, GB18030), or a codec name
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,6 +100,10 @@ class BuildConfig:
             raise EmmelError("dedup radii must be within 0..32")
         if self.candidates.size < 1:
             raise EmmelError("candidates.size (λ) must be >= 1")
+        if self.clean.max_pixels < 1 or self.clean.max_bytes < 1:
+            raise EmmelError("clean.max_pixels and clean.max_bytes must be >= 1")
+        if self.encoding is not None:
+            self.encoding = check_encoding(self.encoding)
         unknown = set(self.augment.ops) - {"rotate", "translate", "scale", "flip", "color"}
         if unknown:
             raise EmmelError(f"unknown augmentation op(s): {', '.join(sorted(unknown))}")

@@ -17,6 +17,7 @@ from typing import Iterable
 
 from emmel import TOOL
 from emmel.errors import EmmelError
+from emmel.images import ImageProblem, check_image_file
 from emmel.io import atomic_directory, read_json, read_jsonl, safe_join, sha256_file, write_json, write_jsonl
 from emmel.schema import EVAL_SPLITS, FORMAT_VERSION, SPLITS, Entity, Reject, Sample
 
@@ -141,8 +142,11 @@ class Dataset:
                 raise EmmelError(f"sample {sample.id}: unsafe image path ({exc})", path=root) from None
             if target.exists():
                 continue
-            if not src.exists():
-                raise EmmelError(f"image {sample.image!r} of sample {sample.id} is missing", path=root)
+            try:
+                check_image_file(src, limits=None)  # a FIFO or folder would be linked into the new dataset
+            except ImageProblem as exc:
+                state = "is missing" if exc.detail == "not found" else exc.detail
+                raise EmmelError(f"image {sample.image!r} of sample {sample.id} {state}", path=root) from None
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 os.link(src, target)

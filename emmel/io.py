@@ -10,10 +10,11 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 
 from emmel.errors import EmmelError
 
@@ -33,6 +34,42 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         for block in iter(lambda: handle.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+class NotRegularFileError(OSError):
+    """A path that names a FIFO, device, socket or folder where a regular file was expected."""
+
+
+def file_kind(mode: int) -> str:
+    """``"FIFO"``, ``"character device"``, … for messages; ``"file"`` for a regular file."""
+    for test, kind in ((stat.S_ISREG, "file"), (stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return kind
+    return "special file"
+
+
+def _require_regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        raise NotRegularFileError(f"is a {file_kind(mode)}, not a regular file")
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """Open ``path`` for reading bytes only if it is a regular file (symlinks followed).
+
+    Opened non-blocking and checked on the descriptor, so a FIFO (even one swapped in after a
+    check) raises ``NotRegularFileError`` at once instead of blocking, and ``/dev/zero`` or a folder
+    never streams forever; a missing file raises ``FileNotFoundError``.
+    """
+    _require_regular(os.stat(path).st_mode)  # a socket cannot even be opened: say what it is
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        _require_regular(os.fstat(fd).st_mode)
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def stable_id(prefix: str, *parts: str, length: int = 12) -> str:
@@ -87,25 +124,31 @@ def read_json(path: str | os.PathLike) -> Any:
         raise EmmelError(f"invalid JSON: {exc.msg}", path=path, record=f"line {exc.lineno}") from None
 
 
-def iter_jsonl_lines(path: str | os.PathLike) -> Iterator[tuple[int, Any | None, str | None]]:
+def iter_jsonl_lines(path: str | os.PathLike, *, encoding: str = "utf-8") -> Iterator[tuple[int, Any | None, str | None]]:
     """Yield ``(line_number, object, problem)`` for every non-blank line.
 
-    A line that is not UTF-8 or not a JSON object yields ``(n, None, "reason: detail")`` instead of
-    raising, so callers can reject one record and keep the rest.
+    A line that is not in ``encoding`` (an ASCII-compatible codec, see ``emmel.textfiles``) or not a
+    JSON object yields ``(n, None, "reason: detail")`` instead of raising, so callers can reject one
+    record and keep the rest.
     """
     path = Path(path)
     try:
-        handle = open(path, "rb")
+        handle = open_regular(path)
     except FileNotFoundError:
         raise EmmelError("file not found", path=path) from None
+    except NotRegularFileError as exc:
+        raise EmmelError(str(exc), path=path) from None
+    from emmel.textfiles import encoding_label  # (emmel.textfiles reads through open_regular above)
+
+    shown = encoding_label(encoding)
     with handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode(encoding)
             except UnicodeDecodeError as exc:
-                yield number, None, f"bad_encoding: not UTF-8 ({exc.reason} at byte {exc.start})"
+                yield number, None, f"bad_encoding: not {shown} ({exc.reason} at byte {exc.start})"
                 continue
             try:
                 obj = json.loads(line)
@@ -118,10 +161,10 @@ def iter_jsonl_lines(path: str | os.PathLike) -> Iterator[tuple[int, Any | None,
             yield number, obj, None
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSONL file this tool wrote; any bad line is an error naming the file and line."""
+def read_jsonl(path: str | os.PathLike, *, encoding: str = "utf-8") -> list[dict]:
+    """Read a JSONL file this tool wrote (or a user's, in ``encoding``); any bad line is an error naming the file and line."""
     rows = []
-    for number, obj, problem in iter_jsonl_lines(path):
+    for number, obj, problem in iter_jsonl_lines(path, encoding=encoding):
         if problem:
             raise EmmelError(problem.split(": ", 1)[1], path=path, record=f"line {number}")
         rows.append(obj)

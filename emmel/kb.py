@@ -14,6 +14,7 @@ from emmel.dedup import UnionFind
 from emmel.errors import EmmelError
 from emmel.io import stable_id
 from emmel.schema import Entity
+from emmel.textfiles import detect_encoding, encoding_label
 
 
 @dataclass
@@ -92,17 +93,18 @@ def read_kb_seed(path: str | Path, normalize) -> list[EntityMention]:
     if not path.is_file():
         raise EmmelError("KB seed file not found", path=path)
     rows: list[tuple[int, dict]] = []
+    encoding = detect_encoding(path)  # UTF-8 (BOM or not) or GB18030, like the records files
     if path.suffix.lower() == ".csv":
         try:
-            text = path.read_text(encoding="utf-8-sig")
+            text = path.read_bytes().decode(encoding)
         except UnicodeDecodeError as exc:
-            raise EmmelError(f"not UTF-8 ({exc.reason})", path=path) from None
+            raise EmmelError(f"not {encoding_label(encoding)} text ({exc.reason} at byte {exc.start})", path=path) from None
         reader = csv.DictReader(io.StringIO(text, newline=""))
         rows = [(reader.line_num, row) for row in reader]
     else:
         from emmel.io import read_jsonl
 
-        rows = list(enumerate(read_jsonl(path), start=1))
+        rows = list(enumerate(read_jsonl(path, encoding=encoding), start=1))
     out = []
     for line, row in rows:
         name = row.get("label") or row.get("name") or row.get("title")

@@ -24,7 +24,7 @@ from typing import Iterable, Union
 from emmel.errors import EmmelError
 from emmel.io import atomic_write_bytes, dumps, iter_jsonl_lines
 from emmel.schema import Entity
-from emmel.text import base_name
+from emmel.labels import base_name
 
 NAMESPACE = "urn:emmel:"
 KG_DIR = "kg"

@@ -36,7 +36,7 @@ from emmel.io import SafeJoiner, atomic_directory, read_json, sha256_file, write
 from emmel.kg import TRIPLES_FILE, Literal, build_graph, read_triples
 from emmel.progress import progress
 from emmel.schema import SPLITS, Sample
-from emmel.text import base_name
+from emmel.labels import base_name
 from pages.html import Html, el, href, js_literal
 from pages.layout import Frame, write_assets
 from pages.output import GENERATOR, MARKER, check_output
@@ -271,7 +271,7 @@ def _load_graph(dataset: Dataset) -> GraphView:
 
 def _resolve_sources(dataset: Dataset, sources: list[Path], warnings: list[str]) -> dict[str, Path | None]:
     """Raw image of every reject the given sources hold (by the reject's ``record`` reference)."""
-    from emmel.sources.raw import RECORDS_FILE, iter_source
+    from emmel.sources.raw import iter_source, records_file
 
     described = {s.get("name"): s for s in dataset.meta.get("sources", []) if isinstance(s, dict)}
     found: dict[str, Path | None] = {}
@@ -279,7 +279,7 @@ def _resolve_sources(dataset: Dataset, sources: list[Path], warnings: list[str])
         source = Path(source)
         if not source.exists():
             raise EmmelError("raw source not found", path=source)
-        records = source / RECORDS_FILE if source.is_dir() else source
+        records = records_file(source)
         name = source.name if source.is_dir() else source.stem
         expected = described.get(name, {}).get("records_sha256")
         if expected and records.is_file() and sha256_file(records) != expected:

@@ -5,7 +5,7 @@ with the entities linked to it."""
 from __future__ import annotations
 
 from emmel.kg import entity_node
-from emmel.text import base_name
+from emmel.labels import base_name
 from pages.dataset_site import safe_name
 from pages.html import el, external, kv_table, table
 from pages.layout import section

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emmel.engines import map_ordered
+from emmel.images import ImageProblem, open_image
 
 SIZE = 192  # longest side, pixels
 QUALITY = 78
-MAX_PIXELS = 100_000_000
-VERSION = "2"  # bump when the thumbnail recipe changes, so old ones are not reused
+VERSION = "3"  # bump when the thumbnail recipe changes, so old ones are not reused
 PLACEHOLDERS = {"missing": "assets/missing.svg", "unreadable": "assets/unreadable.svg"}
 PARALLEL_FROM = 300  # fewer images are faster in-process than with a pool's start-up
 
@@ -29,29 +29,16 @@ def thumb_path(key: str) -> str:
     return f"thumbs/{key[:2]}/{key}.jpg"
 
 
-def render_thumbnail(data_or_path, size: int = SIZE) -> bytes:
-    """JPEG bytes of a thumbnail (transparent parts on white); raises ``OSError``/``ValueError`` on a bad image."""
-    import warnings
-
+def render_thumbnail(source, size: int = SIZE) -> bytes:
+    """JPEG bytes of a thumbnail of an image file (or bytes), opened the one way emmel opens images
+    (``emmel.images.open_image``: regular files only, size limits, EXIF orientation, any pixel mode);
+    raises ``ImageProblem`` for anything it cannot show."""
     from PIL import Image
 
-    source = io.BytesIO(data_or_path) if isinstance(data_or_path, bytes) else data_or_path
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the pixel limit below decides
-        image = Image.open(source)
-    with image:
-        if image.width * image.height > MAX_PIXELS:
-            raise ValueError(f"{image.width}x{image.height} is too many pixels")
-        image.draft("RGB", (size * 2, size * 2))  # JPEG: decode at a reduced scale, much faster
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            rgba = image.convert("RGBA")
-            flat = Image.new("RGB", rgba.size, (255, 255, 255))
-            flat.paste(rgba, mask=rgba.getchannel("A"))
-        else:
-            flat = image.convert("RGB")
-    flat.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    image = open_image(source, reduce_to=size)
+    image.thumbnail((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
     out = io.BytesIO()
-    flat.save(out, format="JPEG", quality=QUALITY, optimize=False, progressive=False)
+    image.save(out, format="JPEG", quality=QUALITY, optimize=False, progressive=False)
     return out.getvalue()
 
 
@@ -69,10 +56,8 @@ def _make(job: tuple[str, str, str]) -> str:
     try:
         target.write_bytes(render_thumbnail(src))
         return "ok"
-    except FileNotFoundError:
-        return "missing"
-    except Exception as exc:  # any decoder failure of a hostile file is a placeholder, never a crash
-        return f"unreadable: {type(exc).__name__}: {str(exc)[:120]}"
+    except ImageProblem as exc:
+        return "missing" if exc.reason == "missing_image" else f"unreadable: {exc.reason}: {exc.detail[:120]}"
 
 
 @dataclass

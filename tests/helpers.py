@@ -1,4 +1,5 @@
-"""Small helpers shared by the tests: a free loopback port, and the CLI run as a user runs it."""
+"""Small helpers shared by the tests: a free loopback port, the CLI run as a user runs it, and a
+call that must not block."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,3 +29,23 @@ def run_emmel(*args, cwd=None, env: dict | None = None, timeout: float | None = 
     full_env.update({"PYTHONPATH": str(ROOT), **(env or {})})
     return subprocess.run([sys.executable, "-m", "emmel", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env=full_env, timeout=timeout)
+
+
+def finishes(function, *args, seconds: float = 10.0, **kwargs):
+    """``function(*args, **kwargs)`` in a daemon thread: its result, or a failed test (instead of a
+    suite that hangs) when it blocks for ``seconds``."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = function(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 (handed back to the test)
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{function} blocked for {seconds} s"
+    if "error" in box:
+        raise box["error"]
+    return box["value"]

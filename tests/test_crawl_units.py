@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from scrapy.http import HtmlResponse, Request, TextResponse
 
 from crawlers.ethnic import ethnic_group
 from crawlers.middlewares import EncodingFallbackMiddleware, backoff_delay
 from crawlers.records import choose_text, clean_text, excerpt, item_to_records, split_batch, usable_label
-from crawlers.runner import CrawlOptions, build_settings, merge_parts, summary, CrawlReport
+from crawlers.runner import CrawlOptions, build_settings, merge_outputs, summary, CrawlReport
 from crawlers import redis_json
 from crawlers.spiders.guizhou import parse_info
 from crawlers.spiders.ihchina import IhchinaSpider
+from emmel.errors import EmmelError
 from emmel.io import dumps
 from emmel.synth.serve import file_key
 
@@ -108,13 +110,15 @@ def test_undeclared_gbk_page_is_decoded_as_gb18030():
 
 def test_build_settings_is_polite_by_default_and_switches_to_redis(tmp_path):
     base = build_settings(CrawlOptions(out=tmp_path / "o"), "ihchina")
-    assert base["ROBOTSTXT_OBEY"] is True and base["JOBDIR"].endswith(".emmel-crawl/job/ihchina")
+    assert base["ROBOTSTXT_OBEY"] is True and "JOBDIR" not in base  # the journal replaces Scrapy's JOBDIR
+    assert base["SCHEDULER"] == "crawlers.scheduler.JournalScheduler"
+    assert base["EMMEL_JOURNAL"].endswith(".emmel-crawl/job/ihchina.jsonl")
     assert "AUTOTHROTTLE_ENABLED" not in base and "DOWNLOAD_DELAY" not in base  # crawlers.settings decide
     assert base["IMAGES_STORE"] == str((tmp_path / "o").resolve())
     fast = build_settings(CrawlOptions(out=tmp_path / "o", throttle=False, cache=True), "guizhou")
     assert fast["AUTOTHROTTLE_ENABLED"] is False and fast["DOWNLOAD_DELAY"] == 0.0 and fast["HTTPCACHE_ENABLED"] is True
     redis = build_settings(CrawlOptions(out=tmp_path / "o", redis_url="redis://127.0.0.1:1/0", resume=True), "ihchina")
-    assert redis["SCHEDULER"] == "scrapy_redis.scheduler.Scheduler" and "JOBDIR" not in redis
+    assert redis["SCHEDULER"] == "scrapy_redis.scheduler.Scheduler" and "EMMEL_JOURNAL" not in redis
     assert redis["DUPEFILTER_CLASS"] == "scrapy_redis.dupefilter.RFPDupeFilter"
     assert redis["SCHEDULER_FLUSH_ON_START"] is False and redis["SCHEDULER_SERIALIZER"] == "crawlers.redis_json"
     import crawlers.settings as defaults
@@ -138,18 +142,29 @@ def test_redis_json_round_trips_a_request_dict():
     assert again.callback == spider.parse_detail and again.priority == 10
 
 
-def test_merge_parts_sorts_dedups_and_skips_a_cut_line(tmp_path):
+def test_merge_outputs_keeps_one_copy_per_page_sorted_and_skips_a_cut_line(tmp_path):
     parts = tmp_path / ".emmel-crawl" / "parts"
     parts.mkdir(parents=True)
     rec = lambda rid, text: {"record_id": rid, "title": "t", "text": text, "image": "images/full/a.jpg"}  # noqa: E731
+    line = lambda eid, url, *records: dumps({"item": {"entity_id": eid, "url": url}, "records": list(records)}) + "\n"  # noqa: E731
     (parts / "ihchina.jsonl").write_text(
-        dumps(rec("ihchina:10:0", "old")) + "\n" + dumps(rec("ihchina:9:1", "b")) + "\n" + dumps(rec("ihchina:10:0", "new")) + "\n"
-        + '{"record_id": "ihchina:11:0", "tit', encoding="utf-8")
-    (parts / "guizhou.jsonl").write_text(dumps(rec("guizhou:t1:0", "g")) + "\n", encoding="utf-8")
-    assert merge_parts(tmp_path) == 3
+        line("10", "http://x/10.html", rec("ihchina:10:0", "old"), rec("ihchina:10:1", "old"))
+        + line("9", "http://x/9.html", rec("ihchina:9:1", "b"))
+        + line("10", "http://x/10.html", rec("ihchina:10:0", "new"))  # the page fetched again after a kill
+        + '{"item": {"entity_id": "11", "url": "http://x/11.html"}, "rec', encoding="utf-8")  # cut by a kill
+    (parts / "guizhou.jsonl").write_text(line("t1", "http://y/t1.html", rec("guizhou:t1:0", "g")), encoding="utf-8")
+    assert merge_outputs(tmp_path) == 3
     lines = [json.loads(x) for x in (tmp_path / "records.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["record_id"] for r in lines] == ["guizhou:t1:0", "ihchina:9:1", "ihchina:10:0"]
-    assert lines[2]["text"] == "new"
+    assert lines[2]["text"] == "new"  # the last copy of a page, with its own records only
+    items = [json.loads(x) for x in (tmp_path / "items" / "ihchina.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [i["entity_id"] for i in items] == ["9", "10"]
+    stamp = (tmp_path / "records.jsonl").stat().st_mtime_ns
+    assert merge_outputs(tmp_path) == 3 and (tmp_path / "records.jsonl").stat().st_mtime_ns == stamp  # unchanged: untouched
+    with (parts / "guizhou.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write("garbage\n" + line("t2", "http://y/t2.html"))
+    with pytest.raises(EmmelError, match=r"guizhou.jsonl:line 2: "):
+        merge_outputs(tmp_path)
 
 
 def test_summary_lists_main_counters_and_problems():

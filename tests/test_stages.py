@@ -15,7 +15,6 @@ from emmel.io import safe_join
 from emmel.kb import EntityMention, build_kb, entity_id
 from emmel.schema import Entity
 from emmel.split import assign_splits
-from emmel.text import base_name, normalize_text
 
 
 def test_alias_merge_only_when_unambiguous():
@@ -65,11 +64,6 @@ def test_candidates_deterministic_and_hard():
     assert {entity_id("春节(查干萨日)"), entity_id("春节(黎族春节)")} <= set(first)
     positions = {select_candidates(index, gold, "x", 6, 1, f"S{i}").index(gold) for i in range(40)}
     assert len(positions) > 3  # the gold's position is shuffled
-
-
-def test_text_normalisation_and_base_name():
-    assert normalize_text("ＡＢＣ１２３　苗族　銀飾") == "ABC123 苗族银饰"
-    assert base_name("剪纸(蔚县剪纸)") == "剪纸" and base_name("春节") == "春节"
 
 
 def test_near_duplicate_texts():

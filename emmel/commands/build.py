@@ -9,6 +9,8 @@ Examples::
 
 from __future__ import annotations
 
+from emmel.config import BuildConfig
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("sources", nargs="+", help="raw source folders (records.jsonl + images) or JSONL/CSV files")
@@ -25,6 +27,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="skip the matplotlib plots")
     parser.add_argument("--engine", default="local", choices=["local", "processes", "dask"], help="where the per-image stage runs")
     parser.add_argument("--workers", type=int, help="processes for --engine processes/dask")
+    parser.add_argument("--encoding", metavar="NAME",
+                        help=f"encoding of the records files, e.g. gbk or gb18030 (default: {BuildConfig.encoding or 'detect: UTF-8, UTF-8 with BOM or GB18030, per file'})")
     parser.add_argument("--strict", action="store_true", help="stop at the first malformed record instead of rejecting it")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists (atomically)")
 
@@ -45,10 +49,11 @@ def run(args) -> int:
     from emmel.build import run_build
     from emmel.config import load_config
     from emmel.stats import format_table
+    from emmel.textfiles import encoding_label
 
     overrides = list(args.set)
     for flag, key in ((args.seed, "seed"), (args.min_side, "clean.min_side"), (args.lam, "candidates.size"),
-                      (args.kb_seed, "kb_seed"), (args.name, "name"), (args.workers, "workers")):
+                      (args.kb_seed, "kb_seed"), (args.name, "name"), (args.workers, "workers"), (args.encoding, "encoding")):
         if flag is not None:
             overrides.append(f"{key}={flag}")
     if args.no_augment:
@@ -58,6 +63,7 @@ def run(args) -> int:
                        strict=args.strict, engine=args.engine, plots=not args.no_plots)
     c = report.counts
     print(f"\nBuilt {report.out} in {report.seconds:.1f} s")
+    print("sources: " + ", ".join(f"{s['name']} ({s['records']} records, {encoding_label(s['encoding'])})" for s in report.sources))
     rows = [{"": "input records", "count": c["input_records"]}, {"": "kept", "count": c["kept"]},
             {"": "rejected", "count": c["rejected"]}]
     rows += [{"": f"  rejected: {reason}", "count": n} for reason, n in c["rejected_by_reason"].items()]

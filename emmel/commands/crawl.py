@@ -20,7 +20,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--mirror", metavar="URL", help="root URL of a local mirror serving all three sites (python -m emmel.synth.serve)")
     parser.add_argument("--max-pages", type=int, metavar="N", help="follow at most N list pages per spider (all their detail pages are crawled)")
     parser.add_argument("--cache", action="store_true", help="HTTP cache under OUT/.emmel-crawl/httpcache (re-runs fetch nothing twice)")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted crawl in OUT without re-fetching")
+    parser.add_argument("--resume", action="store_true", help="continue a crawl in OUT that was stopped or killed (docs/crawl.md#resume)")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous crawl's outputs in OUT")
     parser.add_argument("--redis", metavar="URL", help="Redis-backed scheduler + dupefilter (scrapy-redis) for several workers; "
                         "or set EMMEL_REDIS_URL (use the variable for URLs with a password)")
@@ -66,7 +66,7 @@ def _settings(values: list[str]) -> dict[str, object]:
 
 
 def run(args) -> int:
-    from crawlers.runner import SPIDERS, CrawlOptions, errors_total, run_crawl, summary
+    from crawlers.runner import SPIDERS, CrawlOptions, errors_total, run_crawl, summary, verdict
 
     if args.list:
         from scrapy.utils.misc import load_object
@@ -90,11 +90,15 @@ def run(args) -> int:
         extra=_settings(args.set), progress=False if args.no_progress else None,
     )
     report = run_crawl(opts, echo=lambda *a, **k: print(*a, file=sys.stderr, **k))
+    if not report.stats and report.already_complete:
+        print(f"nothing to resume: the crawl in {opts.out} is complete ({', '.join(report.already_complete)}; "
+              f"{report.records} records in records.jsonl)")
+        return 0
     print(summary(report))
     errors = sum(errors_total(s) for s in report.stats.values())
     print(f"raw source: {opts.out} ({report.records} records, {errors} errors; log: "
           f"{opts.log_file or Path(opts.out) / '.emmel-crawl' / 'crawl.log'})")
-    if report.interrupted:
-        print("crawl interrupted: continue with the same command plus --resume", file=sys.stderr)
-        return 130
-    return 0
+    code, message = verdict(report)
+    if message:
+        print(message, file=sys.stderr)
+    return code

@@ -5,11 +5,13 @@ A PDF password, when needed, comes from ``$EMMEL_PDF_PASSWORD`` (never a command
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
 
 from emmel.errors import EmmelError
+from emmel.images import DEFAULT_LIMITS, ImageLimits, check_pixels, to_rgb
 from emmel.ocr.types import TextBox
 
 PASSWORD_ENV = "EMMEL_PDF_PASSWORD"
@@ -135,6 +137,10 @@ def text_layer(page) -> tuple[list[TextBox], bool]:
     return (boxes if usable else []), usable
 
 
-def render(page, dpi: float):
-    """The page as an RGB PIL image at ``dpi`` (pypdfium2 through pdfplumber)."""
-    return page.to_image(resolution=dpi).original.convert("RGB")
+def render(page, dpi: float, limits: ImageLimits = DEFAULT_LIMITS):
+    """The page as an RGB PIL image at ``dpi`` (pypdfium2 through pdfplumber). A page whose render
+    would pass the build's pixel limit (a poster-sized or forged page box) raises ``ImageProblem``
+    before any pixel is allocated."""
+    scale = dpi / 72.0
+    check_pixels(math.ceil(float(page.width) * scale), math.ceil(float(page.height) * scale), limits)
+    return to_rgb(page.to_image(resolution=dpi).original)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from emmel.errors import EmmelError
+from emmel.images import ImageProblem
 from emmel.progress import progress as show_progress
 from emmel.io import atomic_directory, atomic_write_bytes, atomic_write_text, sha256_file, write_json
 from emmel.ocr.captions import strip_figure_refs, describe, find_captions, pair_captions, title_from_caption, title_from_heading
@@ -257,6 +258,8 @@ def ocr_pdf(pdf_path: str | Path, out_dir: str | Path, cfg: OcrConfig | None = N
                         for k, fig in enumerate(result.figures, start=1):
                             fig.image_name = f"images/{tag}-f{k}.{ext}"
                             crops.append((fig.image_name, _crop(result, fig.bbox, cfg.image_format)))
+                    except ImageProblem as exc:  # a page too large to render: that page fails alone
+                        result, crops = PageResult(number, error=f"page not rendered: {exc.detail}; lower --dpi"), []
                     except (KeyboardInterrupt, EmmelError):
                         raise
                     except Exception as exc:  # one bad page never stops the book

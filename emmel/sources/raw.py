@@ -10,17 +10,22 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from emmel import TOOL
 from emmel.errors import EmmelError
-from emmel.io import dumps, iter_jsonl_lines, safe_join, write_json
+from emmel.io import dumps, iter_jsonl_lines, open_regular, safe_join, write_json
+from emmel.textfiles import detect_encoding, encoding_label
 
 RECORDS_FILE = "records.jsonl"
 SOURCE_FILE = "source.json"
 REQUIRED = ("record_id", "title", "text", "image")
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+CSV_SUFFIXES = (".csv", ".tsv")
+_UNDECODED = re.compile("[\udc80-\udcff]")  # bytes that surrogateescape kept undecoded
 
 
 @dataclass
@@ -137,46 +142,52 @@ def _apply_mapping(row: dict, mapping: dict[str, str]) -> dict:
     return out
 
 
-def _iter_csv(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = raw.decode("gb18030")
-        except UnicodeDecodeError as exc:
-            raise EmmelError(f"not UTF-8 or GB18030 text ({exc.reason} at byte {exc.start})", path=path) from None
+def _iter_csv(path: Path, encoding: str) -> Iterator[tuple[int, dict | None, str | None]]:
+    with open_regular(path) as handle:
+        text = handle.read().decode(encoding, errors="surrogateescape")  # undecodable bytes: rejected per row below
     reader = csv.DictReader(io.StringIO(text, newline=""))
     if not reader.fieldnames:
         raise EmmelError("CSV file has no header row", path=path)
+    if any(_UNDECODED.search(name or "") for name in reader.fieldnames):
+        raise EmmelError(f"the CSV header row is not {encoding_label(encoding)} text (pass --encoding)", path=path)
     for row in reader:
         if None in row:  # more cells than header columns
             yield reader.line_num, None, "malformed_record: more cells than header columns"
             continue
+        if any(_UNDECODED.search(value) for value in row.values() if value):
+            yield reader.line_num, None, f"bad_encoding: not {encoding_label(encoding)} (undecodable bytes in this row)"
+            continue
         yield reader.line_num, {k: v for k, v in row.items()}, None
 
 
-def iter_source(path: str | os.PathLike, *, mapping: dict[str, str] | None = None) -> Iterator[RawItem]:
-    """Yield every record of a raw source folder or a generic JSONL/CSV file, in file order."""
+def records_file(path: str | os.PathLike) -> Path:
+    """The file holding the records of a source: ``records.jsonl`` of a folder, or the JSONL/CSV file itself."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / RECORDS_FILE).exists():
+            raise EmmelError(f"not a raw source folder (no {RECORDS_FILE}; see docs/FORMAT.md)", path=path)
+        return path / RECORDS_FILE
+    if not path.exists():
+        raise EmmelError("source not found", path=path)
+    if path.suffix.lower() not in (*JSONL_SUFFIXES, *CSV_SUFFIXES):
+        raise EmmelError("unknown source type (expected a folder, .jsonl or .csv)", path=path)
+    return path
+
+
+def iter_source(path: str | os.PathLike, *, mapping: dict[str, str] | None = None, encoding: str | None = None) -> Iterator[RawItem]:
+    """Yield every record of a raw source folder or a generic JSONL/CSV file, in file order.
+
+    ``encoding``: a codec name, or None to detect it (``emmel.textfiles.detect_encoding``).
+    """
     path = Path(path)
     mapping = mapping or {}
+    records = records_file(path)
+    encoding = detect_encoding(records, encoding)
     if path.is_dir():
-        records = path / RECORDS_FILE
-        if not records.exists():
-            raise EmmelError(f"not a raw source folder (no {RECORDS_FILE}; see docs/FORMAT.md)", path=path)
-        root, rows, name = path, iter_jsonl_lines(records), path.name
-        shown, short = records, f"{path.name}/{RECORDS_FILE}"
-    elif path.is_file():
-        root, name, shown, short = path.parent, path.stem, path, path.name
-        suffix = path.suffix.lower()
-        if suffix in (".jsonl", ".json", ".ndjson"):
-            rows = iter_jsonl_lines(path)
-        elif suffix in (".csv", ".tsv"):
-            rows = _iter_csv(path)
-        else:
-            raise EmmelError("unknown source type (expected a folder, .jsonl or .csv)", path=path)
+        root, name, shown, short = path, path.name, records, f"{path.name}/{RECORDS_FILE}"
     else:
-        raise EmmelError("source not found", path=path)
+        root, name, shown, short = path.parent, path.stem, path, path.name
+    rows = _iter_csv(records, encoding) if records.suffix.lower() in CSV_SUFFIXES else iter_jsonl_lines(records, encoding=encoding)
     for line, data, problem in rows:
         location = f"{shown}:{line}"
         if problem:

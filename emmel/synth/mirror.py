@@ -28,6 +28,7 @@ from PIL import Image
 
 from crawlers.ethnic import ethnic_group
 from emmel.io import atomic_directory, dumps
+from emmel.labels import CLOSING, base_name, qualifiers
 from emmel.synth.pictures import draw, jpeg_bytes, make_signature, stable_int
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -131,15 +132,10 @@ class Entity:
 
 # ---------------------------------------------------------------- pure helpers
 
-def family_of(title: str) -> str:
-    """``剪纸（蔚县剪纸）`` -> ``剪纸``: the base name shared by an item and its extensions."""
-    return re.split(r"[（(]", title, maxsplit=1)[0].strip()
-
-
 def short_name(title: str) -> str:
-    """The variant inside the brackets when there is one (``蔚县剪纸``), else the title."""
-    match = re.search(r"[（(](.+)[）)]\s*$", title)
-    return match.group(1) if match else title
+    """The variant named by a trailing qualifier (``剪纸（蔚县剪纸）`` → ``蔚县剪纸``), else the title."""
+    named = qualifiers(title)
+    return named[-1] if named and title.rstrip().endswith(tuple(CLOSING)) else title
 
 
 def short_region(region: str) -> str:
@@ -353,7 +349,7 @@ class _Writer:
 
 def _make_entity(site: str, row: dict, eid: str, rng: random.Random) -> Entity:
     batch, year = rng.choice(BATCHES)
-    family = family_of(row["name"])
+    family = base_name(row["name"])  # the motif its pictures share with the family's other items
     numeral = CATEGORY_NUMERALS.get(row["category"], "Ⅹ")
     return Entity(site=site, id=eid, title=row["name"], category=row["category"], region=row["region"],
                   ethnic_group=ethnic_group(row["name"], row["region"]), family=family, batch=batch, year=year,

@@ -8,7 +8,7 @@ Used by the demo, the tests and the crawl benchmark::
 
 Beyond a plain ``http.server`` it can answer the first requests of a path with an error status
 (429 then 200: ``fail_first``), redirect a path (``redirect``; ``{port}`` in the target is replaced),
-add latency, and it logs every request, so tests can check what a crawler fetched and how often.
+hang up in the middle of a body (``cut``), add latency, and it logs every request, so tests can check what a crawler fetched and how often.
 Routes default to the ``routes`` object of the mirror's ``manifest.json``.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import mimetypes
+import socket
 import sys
 import threading
 import time
@@ -47,10 +48,12 @@ def file_key(target: str) -> str:
 @dataclass
 class Routes:
     """Special answers: ``fail_first[key] = [429, 503]`` (statuses before a normal answer),
-    ``redirect[key] = "http://localhost:{port}/x"``. Keys are :func:`file_key` values."""
+    ``redirect[key] = "http://localhost:{port}/x"``, ``cut[key] = n`` (announce the whole body, send
+    its first n bytes, close the connection). Keys are :func:`file_key` values."""
 
     fail_first: dict[str, list[int]] = field(default_factory=dict)
     redirect: dict[str, str] = field(default_factory=dict)
+    cut: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_manifest(cls, root: Path) -> "Routes":
@@ -59,7 +62,8 @@ class Routes:
             return cls()
         routes = json.loads(path.read_text(encoding="utf-8")).get("routes") or {}
         return cls(fail_first={k: list(v) for k, v in (routes.get("fail_first") or {}).items()},
-                   redirect=dict(routes.get("redirect") or {}))
+                   redirect=dict(routes.get("redirect") or {}),
+                   cut={k: int(v) for k, v in (routes.get("cut") or {}).items()})
 
 
 @dataclass
@@ -83,7 +87,7 @@ class MirrorServer:
         self.hits: list[Hit] = []
         self._lock = threading.Lock()
         self._served_errors: dict[str, int] = {}
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._httpd = _QuietServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self.host, self.port = self._httpd.server_address[:2]
         self.url = f"http://{self.host}:{self.port}/"
@@ -154,7 +158,13 @@ class MirrorServer:
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                if body:
+                cut = server.routes.cut.get(file_key(self.path)) if status == 200 else None
+                if body and cut is not None:
+                    self.wfile.write(data[:cut])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)  # hang up mid-body
+                elif body:
                     self.wfile.write(data)
 
             def do_GET(self) -> None:  # noqa: N802 (stdlib naming)
@@ -167,6 +177,14 @@ class MirrorServer:
                 pass
 
         return Handler
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-answer (a crawler killed, a timeout) is normal here, not a traceback."""
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _content_type(key: str, data: bytes) -> str:
