@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Union
+from typing import Union
 
 from emmel.errors import EmmelError
 from emmel.io import atomic_write_bytes, dumps, iter_jsonl_lines
-from emmel.schema import Entity
 from emmel.labels import base_name
+from emmel.schema import Entity
 
 NAMESPACE = "urn:emmel:"
 KG_DIR = "kg"
@@ -298,7 +299,7 @@ class Triple:
         return {"s": self.s, "p": self.p, "o": {"value": self.o.value} if isinstance(self.o, Literal) else self.o}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Triple":
+    def from_dict(cls, data: dict) -> Triple:
         s, p, o = data.get("s"), data.get("p"), data.get("o")
         if isinstance(o, dict) and isinstance(o.get("value"), str) and set(o) == {"value"}:
             o = Literal(o["value"])
@@ -564,7 +565,7 @@ def turtle(triples: list[Triple]) -> bytes:
     """RDF Turtle of the triples, byte-identical for the same triples."""
     data = to_rdflib(triples).serialize(format="turtle", encoding="utf-8")
     header = (f"# emmel knowledge graph: {len(triples)} triples; emmel prefixes expand under <{NAMESPACE}>.\n"
-              "# The same triples as kg/triples.jsonl (docs/FORMAT.md).\n").encode("utf-8")
+              "# The same triples as kg/triples.jsonl (docs/FORMAT.md).\n").encode()
     return header + data
 
 

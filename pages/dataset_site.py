@@ -34,9 +34,9 @@ from emmel.dataset import Dataset
 from emmel.errors import EmmelError
 from emmel.io import SafeJoiner, atomic_directory, read_json, sha256_file, write_json
 from emmel.kg import TRIPLES_FILE, Literal, build_graph, read_triples
+from emmel.labels import base_name
 from emmel.progress import progress
 from emmel.schema import SPLITS, Sample
-from emmel.labels import base_name
 from pages.html import Html, el, href, js_literal
 from pages.layout import Frame, write_assets
 from pages.output import GENERATOR, MARKER, check_output
@@ -347,13 +347,16 @@ def _copy_plots(site: Site) -> list[str]:
 
 
 def write_search(site: Site) -> None:
-    """``search.html`` and ``assets/search-index.js`` (entities by label/aliases, samples by text)."""
+    """``search.html`` and ``assets/search-index.js``: per entity [page name, label, aliases, category,
+    samples]; per original sample [page name, text, entity position, split, thumbnail key or ""]."""
     order = sorted(site.entities)
     position = {eid: k for k, eid in enumerate(order)}
-    entities = [[site.entity_href(eid, 0), site.entities[eid].label, " / ".join(site.entities[eid].aliases),
-                 site.entities[eid].category, len(site.by_entity.get(eid, ()))] for eid in order]
-    samples = [[site.sample_href(s.id, 0), s.text, position.get(s.entity_id, -1), SPLITS.index(s.split),
-                site.thumb_src(site.sample_thumb.get(s.id), 0)] for s in sorted(site.originals, key=lambda s: s.id)]
+    entities = [[safe_name(eid), site.entities[eid].label, " / ".join(site.entities[eid].aliases), site.entities[eid].category,
+                 len(site.by_entity.get(eid, ()))] for eid in order]
+    samples = []
+    for s in sorted(site.originals, key=lambda s: s.id):
+        key = site.sample_thumb.get(s.id)
+        samples.append([safe_name(s.id), s.text, position.get(s.entity_id, -1), SPLITS.index(s.split), key if key and site.thumbs.ok(key) else ""])
     (site.folder / "assets" / "search-index.js").write_text(
         "window.EMMEL_INDEX=" + js_literal({"entities": entities, "samples": samples}) + ";\n", encoding="utf-8")
     body = [
@@ -368,7 +371,13 @@ def write_search(site: Site) -> None:
 def build_site(dataset_dir: str | os.PathLike, out: str | os.PathLike, *, results: str | os.PathLike | None = None,
                sources: list | tuple = (), overwrite: bool = False, options: SiteOptions | None = None) -> SiteReport:
     """Write the static site of a dataset (and of a benchmark run of it) to ``out``; see the module docstring."""
-    from pages import site_entities, site_overview, site_rejects, site_results, site_samples
+    from pages import (
+        site_entities,
+        site_overview,
+        site_rejects,
+        site_results,
+        site_samples,
+    )
 
     started = time.perf_counter()
     options = options or SiteOptions()
@@ -377,7 +386,7 @@ def build_site(dataset_dir: str | os.PathLike, out: str | os.PathLike, *, result
     inputs = [dataset_dir] + ([Path(results)] if results else []) + [Path(s) for s in sources]
     previous = check_output(out, overwrite=overwrite, inputs=inputs)
     warnings: list[str] = []
-    run = read_run(results, set(s.id for s in dataset.all_samples())) if results else None
+    run = read_run(results, {s.id for s in dataset.all_samples()}) if results else None
     if run is not None:
         warnings += run.warnings
         kb_sha = (run.results.get("dataset") or {}).get("kb_sha256") if isinstance(run.results.get("dataset"), dict) else None

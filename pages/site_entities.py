@@ -9,7 +9,7 @@ from emmel.labels import base_name
 from pages.dataset_site import safe_name
 from pages.html import el, external, kv_table, table
 from pages.layout import section
-from pages.paginate import paginate, pager
+from pages.paginate import pager, paginate
 
 RELATION_TITLES = {"property:category": "category", "property:ethnic_group": "ethnic group", "property:located_in": "located in",
                    "property:variant_of": "variant of", "property:part_of": "part of"}
@@ -74,7 +74,7 @@ def write_entity_pages(site) -> None:
     per_page = site.options.per_page
     for eid, e in site.entities.items():
         stem = safe_name(eid)
-        samples = sorted(site.by_entity.get(eid, []), key=lambda s: ("train dev test".split().index(s.split), s.id))
+        samples = sorted(site.by_entity.get(eid, []), key=lambda s: (["train", "dev", "test"].index(s.split), s.id))
         facts = [["id", el("span", eid, class_="mono")]]
         if e.aliases:
             facts.append(["aliases", " · ".join(e.aliases)])

@@ -37,11 +37,11 @@ def accounting(site) -> object:
 
 def graph_numbers(site) -> object:
     g = site.graph
-    kinds = Counter()
-    for node, types in g.types.items():
-        for t in types:
-            kinds[t] += 1
-    used = lambda cls: sum(1 for n in g.of_type(cls) if g.members(n))  # noqa: E731
+    kinds = Counter(t for types in g.types.values() for t in types)
+
+    def used(cls: str) -> int:
+        return sum(1 for n in g.of_type(cls) if g.members(n))
+
     rows = [
         ["categories", used("class:Category")],
         ["ethnic groups", used("class:EthnicGroup")],

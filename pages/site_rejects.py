@@ -9,7 +9,7 @@ from collections import defaultdict
 from emmel.schema import Reject
 from pages.html import el, href, table
 from pages.layout import section
-from pages.paginate import paginate, pager
+from pages.paginate import pager, paginate
 
 # What each reason means, for readers of the site (the codes are documented in docs/FORMAT.md).
 REASONS = {

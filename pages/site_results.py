@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pages.dataset_site import safe_name
 from pages.html import el
-from pages.paginate import paginate, pager
+from pages.paginate import pager, paginate
 from pages.site_overview import results_summary
 
 

@@ -9,7 +9,7 @@ from emmel.schema import SPLITS
 from pages.dataset_site import safe_name
 from pages.html import el, external, kv_table
 from pages.layout import section
-from pages.paginate import paginate, pager
+from pages.paginate import pager, paginate
 from pages.site_rejects import reject_card
 
 
@@ -43,7 +43,7 @@ def predictions_section(site, sample) -> object | None:
         rank = pred.gold_rank
         verdict = el("span", "correct" if rank == 1 else f"gold at rank {rank}" if rank else "gold not in the ranking",
                      class_="badge ok" if rank == 1 else "badge warn")
-        cls = lambda i: "num rank" if i == 0 else "num" if i >= 2 else None  # noqa: E731
+        cls = lambda i: "num rank" if i == 0 else "num" if i >= 2 else None
         head = el("thead", el("tr", [el("th", h, class_=cls(i)) for i, h in enumerate(["rank", "entity", "score", *names])]))
         body = el("tbody", [el("tr", [el("td", c, class_=cls(i)) for i, c in enumerate(cells)], class_="gold" if gold else None)
                             for cells, gold in rows])

@@ -68,7 +68,7 @@ def test_report_and_layout(site):
 
 def test_every_kind_of_page_loads_cleanly_with_its_images(chromium, site):
     out, dataset, _ = site
-    test_sample = sorted(dataset.samples["test"], key=lambda s: s.id)[0]
+    test_sample = min(dataset.samples["test"], key=lambda s: s.id)
     pages = ["index.html", "entities.html", "entities-p2.html", f"entity/{entity_id(dataset, '春节(查干萨日)')}.html", "graph.html",
              "train.html", "train-p2.html", f"sample/{test_sample.id}.html", "rejects.html", "rejects/near_duplicate_image.html",
              "rejects/not_an_image.html", "duplicates.html", "results.html", "results/mcr.html", "search.html?q=春节"]
@@ -90,7 +90,7 @@ def test_every_kind_of_page_loads_cleanly_with_its_images(chromium, site):
 def test_screenshot_of_a_sample_page(chromium, site, tmp_path):
     """The screenshot docs/img/view-sample.png is made here (EMMEL_DOCS_SCREENSHOT=1 writes it into docs/img)."""
     out, dataset, _ = site
-    sample = sorted(dataset.samples["test"], key=lambda s: s.id)[0]
+    sample = min(dataset.samples["test"], key=lambda s: s.id)
     target = ROOT / "docs" / "img" / "view-sample.png" if os.environ.get("EMMEL_DOCS_SCREENSHOT") else tmp_path / "shot.png"
     with PageProblems(chromium, uri(out, f"sample/{sample.id}.html")) as p:
         assert all(img["width"] > 0 for img in p.images())
@@ -132,7 +132,7 @@ def test_pagination(chromium, site):
     out, dataset, _ = site
     train = [s for s in dataset.samples["train"] if s.augmented_from is None]
     with PageProblems(chromium, uri(out, "train.html")) as p:
-        cards = lambda: [a.get_attribute("href") for a in p.page.locator(".grid .card .text a").all()]  # noqa: E731
+        cards = lambda: [a.get_attribute("href") for a in p.page.locator(".grid .card .text a").all()]
         first = cards()
         assert len(first) == SMALL.per_page
         assert p.page.inner_text(".pager .range").startswith(f"1–{SMALL.per_page} of {len(train)}")
@@ -171,7 +171,7 @@ def test_rejects_gallery_shows_the_duplicate_pair(chromium, site):
 
 def test_predictions_and_relations(chromium, site, built):
     out, dataset, _ = site
-    sample = sorted(dataset.samples["test"], key=lambda s: s.id)[0]
+    sample = min(dataset.samples["test"], key=lambda s: s.id)
     with PageProblems(chromium, uri(out, f"sample/{sample.id}.html")) as p:
         text = p.page.inner_text("#predictions").lower()  # headers are upper-cased by CSS
         assert "mcr" in text and "clip-zeroshot" in text and "visual" in text
@@ -191,7 +191,7 @@ def test_predictions_and_relations(chromium, site, built):
 
 
 def test_deterministic_and_thumbnails_reused(built, site, tmp_path):
-    root, raw, dataset, run = built
+    _, raw, dataset, run = built
     out, _, _ = site
     again = build_site(dataset, tmp_path / "again", results=run, sources=[raw], options=SMALL).out
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
@@ -205,7 +205,7 @@ def test_deterministic_and_thumbnails_reused(built, site, tmp_path):
 
 
 def test_overwrite_replaces_only_a_site(built, tmp_path, capsys):
-    root, raw, dataset, run = built
+    dataset = built[2]
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
@@ -224,8 +224,41 @@ def test_overwrite_replaces_only_a_site(built, tmp_path, capsys):
 
 
 def test_cli_prints_where_the_site_is(built, tmp_path):
-    root, raw, dataset, run = built
+    _, raw, dataset, run = built
     result = run_emmel("view", dataset, "--results", run, "--sources", raw, "--out", tmp_path / "s", cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
     assert f"open {(tmp_path / 's' / 'index.html').resolve().as_uri()}" in result.stdout
     assert "pages" in result.stdout and "thumbnails" in result.stdout
+
+
+def test_thumbnails_are_small_oriented_jpegs():
+    """Thumbnails go through emmel's one image opener: EXIF orientation applied, large JPEGs decoded reduced."""
+    import io
+
+    from PIL import Image
+
+    from pages.thumbs import SIZE, render_thumbnail
+
+    image = Image.new("RGB", (1600, 1000), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned by 90°: portrait
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", exif=exif.tobytes())
+    thumb = Image.open(io.BytesIO(render_thumbnail(buffer.getvalue())))
+    assert thumb.format == "JPEG" and thumb.size == (SIZE * 1000 // 1600, SIZE)
+    rgba = Image.new("RGBA", (300, 200), (0, 0, 0, 0))  # transparent: composited on white
+    buffer = io.BytesIO()
+    rgba.save(buffer, format="PNG")
+    assert Image.open(io.BytesIO(render_thumbnail(buffer.getvalue()))).getpixel((5, 5))[0] > 240
+
+
+def test_suspect_scores_have_room_on_sample_pages():
+    """A sample flagged by a mismatch model (an optional ``suspect`` field, added by the build later) gets a badge and its scores."""
+    from emmel.schema import Sample
+    from pages.site_samples import suspect_section
+
+    sample = Sample(id="S1", image="images/x.jpg", text="t", entity_id="E1", split="test")
+    assert suspect_section(sample) is None
+    sample.suspect = {"image_text": 0.123456, "image_label": 0.2, "entity_median": 0.71, "note": "<b>x</b>"}
+    html = suspect_section(sample)
+    assert "0.123" in html and "0.710" in html and "&lt;b&gt;x&lt;/b&gt;" in html and "<b>" not in html

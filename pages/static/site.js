@@ -10,6 +10,9 @@
   var SPLITS = ["train", "dev", "test"];
   var MAX_ENTITIES = 50, MAX_SAMPLES = 100;
 
+  function entityPage(name) { return "entity/" + encodeURIComponent(name) + ".html"; }
+  function samplePage(name) { return "sample/" + encodeURIComponent(name) + ".html"; }
+  function thumb(key) { return key ? "thumbs/" + key.slice(0, 2) + "/" + key + ".jpg" : "assets/missing.svg"; }
   function norm(s) { return String(s || "").normalize("NFKC").toLowerCase().replace(/\s+/g, ""); }
   var entityKeys = index.entities.map(function (e) { return norm(e[1] + "\u0001" + e[2]); });
   var sampleKeys = index.samples.map(function (s) { return norm(s[1]); });
@@ -49,7 +52,7 @@
     ents.slice(0, MAX_ENTITIES).forEach(function (k) {
       var e = index.entities[k];
       var row = node("div", "hit entity");
-      var a = node("a"); a.href = e[0]; a.appendChild(highlighted(e[1], shownQ));
+      var a = node("a"); a.href = entityPage(e[0]); a.appendChild(highlighted(e[1], shownQ));
       row.appendChild(a);
       if (e[2]) { row.appendChild(node("span", "note", e[2])); }
       if (e[3]) { row.appendChild(node("span", "badge", e[3])); }
@@ -64,10 +67,10 @@
     samples.slice(0, MAX_SAMPLES).forEach(function (k) {
       var s = index.samples[k];
       var row = node("div", "hit sample");
-      var img = node("img"); img.src = s[4]; img.alt = ""; img.loading = "lazy";
+      var img = node("img"); img.src = thumb(s[4]); img.alt = ""; img.loading = "lazy";
       row.appendChild(img);
       var box = node("div");
-      var a = node("a"); a.href = s[0]; a.appendChild(highlighted(s[1], shownQ));
+      var a = node("a"); a.href = samplePage(s[0]); a.appendChild(highlighted(s[1], shownQ));
       box.appendChild(a);
       var meta = node("div", "note");
       meta.appendChild(node("span", "badge " + SPLITS[s[3]], SPLITS[s[3]]));

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -74,7 +73,7 @@ def hostile_site(hostile, tmp_path_factory):
 
 
 def test_markup_in_the_data_stays_text(chromium, hostile_site):
-    report, dataset, _ = hostile_site
+    report, _, _ = hostile_site
     out = report.out
     pages = ["index.html", "entities.html", f"entity/{safe_name(EVIL_ENTITY_ID)}.html", f"sample/{safe_name(EVIL_SAMPLE_ID)}.html",
              "test.html", "graph.html", "rejects.html", f"rejects/{safe_name(EVIL_REASON)}.html", "duplicates.html",
@@ -117,8 +116,8 @@ def test_search_index_is_inert_and_finds_hostile_labels(chromium, hostile_site):
         assert p.errors == []
 
 
-def test_missing_broken_and_unsafe_images_get_placeholders(chromium, hostile_site, capsys):
-    report, dataset, damaged = hostile_site
+def test_missing_broken_and_unsafe_images_get_placeholders(chromium, hostile_site):
+    report, _, damaged = hostile_site
     assert report.placeholders == 3
     assert any("3 sample image(s) missing or unreadable" in w for w in report.warnings)
     assert any("unsafe image path" in w for w in report.warnings)
