@@ -28,7 +28,6 @@ from emmel.labels import base_name
 from emmel.schema import Entity
 
 NAMESPACE = "urn:emmel:"
-KG_DIR = "kg"
 TRIPLES_FILE = "kg/triples.jsonl"
 TURTLE_FILE = "kg/kg.ttl"
 EMMEL_PREFIXES = ("entity", "category", "ethnic_group", "place", "class", "property")
@@ -93,10 +92,6 @@ class Place:
     def complete(self) -> bool:
         """The whole string was administrative units."""
         return bool(self.units) and not self.rest
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(name for _, name in self.units)
 
     def level(self, level: str) -> str:
         return next((name for lv, name in self.units if lv == level), "")

@@ -47,12 +47,6 @@ def _collect(items, out: list) -> None:
             out.append(_escape(str(item)))
 
 
-def join(items, sep: str = "") -> Html:
-    out: list = []
-    _collect([items], out)
-    return Html(esc(sep).join(out))
-
-
 _ATTR_NAMES: dict[str, str] = {}
 
 

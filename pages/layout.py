@@ -68,13 +68,6 @@ def document(title: str, body, *, depth: int, site: str, nav: list[tuple[str, st
     return Frame(site, nav, search=search, footer=footer).page(title, body, depth=depth, active=active, scripts=scripts)
 
 
-def badge(text, kind: str = "") -> Html:
-    return el("span", text, class_=f"badge {kind}".strip())
-
-
 def section(title, *body, id: str | None = None) -> Html:
+    """A white panel with an optional heading."""
     return el("section", el("h2", title) if title else None, *body, id=id)
-
-
-def note(text) -> Html:
-    return el("p", esc(text), class_="note")
