@@ -66,9 +66,22 @@ class NeighbourIndex:
 
 
 def sample_candidates(sample: Sample, candidates: dict[str, dict[str, list[str]]], index: NeighbourIndex) -> list[str]:
-    """The entity ids offered for ``sample``: its dataset candidate set, else KB neighbours of the gold."""
+    """The entity ids offered for ``sample``: its dataset candidate set, else KB neighbours of the gold.
+
+    The one rule behind both directions of the round trip: ``export`` offers these, and ``import``
+    accepts a choice only among these (recomputed from the dataset, never read from the export),
+    so an edited ``data.candidates`` cannot relink a sample to an entity it was never offered.
+    The gold is always among them.
+    """
     if sample.split in EVAL_SPLITS:
         ids = candidates.get(sample.split, {}).get(sample.id)
         if ids:
-            return list(ids)
+            return list(ids) if sample.entity_id in ids else [sample.entity_id, *ids]
     return index.neighbours(sample.entity_id)
+
+
+def offered_from(sample: Sample) -> str:
+    """Where a sample's offered entities come from, for messages."""
+    if sample.split in EVAL_SPLITS:
+        return f"its candidate set in candidates/{sample.split}.jsonl"
+    return "its gold's nearest KB entities"

@@ -30,6 +30,23 @@ def label_config() -> str:
     return resources.files("annotation").joinpath("label_config.xml").read_text(encoding="utf-8")
 
 
+def write_label_config(path, *, overwrite: bool = False) -> None:
+    """Write the config to ``path``; an existing file is replaced only with ``overwrite`` and only
+    if it is a labeling config of emmel's (``is_label_config``)."""
+    from emmel.io import write_output_file
+
+    write_output_file(path, label_config().encode("utf-8"), overwrite=overwrite, is_ours=is_label_config, what="labeling config")
+
+
+def is_label_config(data: bytes) -> bool:
+    """Whether ``data`` is emmel's labeling config: a ``<View>`` with the ``entity`` choices."""
+    try:
+        root = ET.fromstring(data.decode("utf-8"))
+    except (ValueError, ET.ParseError):
+        return False
+    return root.tag == "View" and any(c.get("name") == ENTITY for c in root.iter("Choices"))
+
+
 @lru_cache(maxsize=1)
 def reject_reasons() -> tuple[str, ...]:
     """The reject reasons the config offers (read from the XML, so the two never disagree)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from annotation.config import ENTITY, NIL, NOTE, REJECT
 from emmel.errors import EmmelError
+from emmel.io import json_error
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def load_export(path: str | Path) -> tuple[str, list[TaskResult]]:
     except UnicodeDecodeError as exc:
         raise EmmelError(f"not UTF-8 ({exc.reason} at byte {exc.start})", path=path) from None
     except json.JSONDecodeError as exc:
-        raise EmmelError(f"not a Label Studio export: invalid JSON ({exc.msg})", path=path, record=f"line {exc.lineno}") from None
+        raise EmmelError(f"not a Label Studio export: invalid JSON: {json_error(exc)}", path=path, record=f"line {exc.lineno}") from None
     return parse_export(data, path)
 
 
@@ -78,7 +79,8 @@ def parse_export(data: object, where: object = "export") -> tuple[str, list[Task
         kinds.add("JSON" if isinstance(item.get("data"), dict) else "JSON_MIN" if "sample_id" in item else None)
     if None in kinds:
         number = next(n for n, item in enumerate(data, 1) if not isinstance(item.get("data"), dict) and "sample_id" not in item)
-        raise EmmelError("not a Label Studio export of emmel tasks: item has neither 'data' (JSON) nor 'sample_id' (JSON_MIN)", path=where, record=f"item {number}")
+        raise EmmelError("not a Label Studio export of emmel tasks: item has neither 'data' (JSON) nor 'sample_id' (JSON_MIN)",
+                         path=where, record=f"item {number}")
     if len(kinds) > 1:
         raise EmmelError("the export mixes JSON and JSON_MIN items", path=where)
     if kinds == {"JSON"}:

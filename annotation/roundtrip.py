@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from annotation.apply import Outcome, apply_review
+from annotation.apply import Outcome, apply_review, is_report
 from annotation.images import ImageError, ImageFiles, ImageURLs, URLMaker
 from annotation.results import TaskResult
 from annotation.tasks import build_tasks, read_predictions
 from annotation.version import write_version
 from emmel.errors import EmmelError
-from emmel.io import sha256_file
+from emmel.io import check_output, check_output_file, sha256_file, write_output_file
 from emmel.schema import SPLITS
 
 
@@ -50,23 +51,35 @@ def import_review(
     export_sha256: str = "",
     strict: bool = False,
     overwrite: bool = False,
+    report_file: str | Path | None = None,
+    inputs: tuple = (),
 ) -> Outcome:
-    """Apply parsed export tasks to the dataset at ``dataset_dir`` and write the version at ``out``."""
-    from emmel.dataset import Dataset
+    """Apply parsed export tasks to the dataset at ``dataset_dir`` and write the version at ``out``
+    (and the review report at ``report_file``). ``inputs``: other files the output must not replace
+    (the export); both outputs are checked before any work (``emmel.io`` guards)."""
+    from emmel.dataset import KIND, Dataset
 
+    inputs = (dataset_dir, *inputs)
+    check_output(out, kind=KIND, overwrite=overwrite, inputs=inputs)
+    if report_file:
+        check_output_file(report_file, overwrite=overwrite, is_ours=is_report, what="review report", inputs=inputs)
     dataset = Dataset.load(dataset_dir)
     check_images(dataset)
     outcome = apply_review(dataset, tasks, source=source, export_sha256=export_sha256, export_format=export_format)
     report = outcome.report
     if report["tasks_seen"] and len(report["unknown_ids"]) == report["tasks_seen"]:
         first = report["unknown_ids"][0]
-        raise EmmelError(f"none of the {report['tasks_seen']} tasks belongs to this dataset (first: task {first['task']}, sample {first['sample_id']!r}); wrong dataset?", path=source)
+        raise EmmelError(f"none of the {report['tasks_seen']} tasks belongs to this dataset (first: task {first['task']}, "
+                         f"sample {first['sample_id']!r}); wrong dataset?", path=source)
     if strict and (report["invalid"] or report["unknown_ids"]):
         problems = problem_lines(report)
         raise EmmelError(f"{len(problems)} task(s) refused (--strict), first: {problems[0]}", path=source)
     if not any(True for _ in outcome.dataset.all_samples()):
         raise EmmelError("the review rejects every sample; refusing to write an empty dataset", path=source)
-    write_version(outcome, Path(dataset_dir), Path(out), overwrite=overwrite)
+    write_version(outcome, Path(dataset_dir), Path(out), overwrite=overwrite, inputs=inputs)
+    if report_file:
+        write_output_file(report_file, (json.dumps(report, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode("utf-8"),
+                          overwrite=overwrite, is_ours=is_report, what="review report", inputs=inputs)
     return outcome
 
 
@@ -75,7 +88,8 @@ def import_file(dataset_dir, export_path, out, **kwargs) -> Outcome:
 
     export_path = Path(export_path)
     fmt, tasks = load_export(export_path)
-    return import_review(dataset_dir, tasks, out, source=export_path.name, export_format=fmt, export_sha256=sha256_file(export_path), **kwargs)
+    return import_review(dataset_dir, tasks, out, source=export_path.name, export_format=fmt, export_sha256=sha256_file(export_path),
+                         inputs=(export_path,), **kwargs)
 
 
 def problem_lines(report: dict) -> list[str]:

@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,8 +19,9 @@ from annotation.config import label_config
 from annotation.images import ImageURLs
 from annotation.results import parse_export
 from annotation.roundtrip import import_review, make_tasks
+from annotation.tasks import is_task_file
 from emmel.errors import EmmelError
-from emmel.io import atomic_write_bytes
+from emmel.io import check_output_file, write_output_file
 from emmel.schema import SPLITS
 
 TOKEN_ENV = "LABEL_STUDIO_API_KEY"
@@ -116,10 +117,8 @@ def push(dataset_dir: str | Path, url: str, *, images: ImageURLs, splits=SPLITS,
                 raise EmmelError(f"importing tasks: Label Studio took {response.task_count} of {len(batch)}", path=url)
             imported += response.task_count
     except BaseException:
-        try:  # leave no half-made project behind; the first error is the one to report
+        with suppress(Exception):  # leave no half-made project behind; the first error is the one to report
             ls.projects.delete(id=project.id)
-        except Exception:
-            pass
         raise
     problem = _probe_image(ls, url, tasks[0]["data"]["image"]) if images.mode != "inline" else None
     return {"project": project.id, "tasks": imported, "storage": storage_id, "title": title, "image_problem": problem}
@@ -149,9 +148,12 @@ def fetch_export(project_id: int, url: str, export_type: str = "JSON") -> bytes:
 
 def pull(project_id: int, url: str, dataset_dir, out, *, save_export=None, export_type: str = "JSON", **kwargs):
     """Download the project's export and run it through ``import`` into a new dataset version."""
+    overwrite = kwargs.get("overwrite", False)
+    if save_export:  # checked before the download, written right after it
+        check_output_file(save_export, overwrite=overwrite, is_ours=is_task_file, what="Label Studio export", inputs=(dataset_dir,))
     raw = fetch_export(project_id, url, export_type)
     if save_export:
-        atomic_write_bytes(save_export, raw)
+        write_output_file(save_export, raw, overwrite=overwrite, is_ours=is_task_file, what="Label Studio export", inputs=(dataset_dir,))
     source = f"label-studio project {project_id}"
     try:
         data = json.loads(raw.decode("utf-8"))

@@ -6,15 +6,15 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from annotation.candidates import NeighbourIndex, sample_candidates
 from annotation.config import CURRENT_LINK_MODEL, ENTITY, NIL, NIL_DISPLAY, TO_NAME
 from annotation.images import URLMaker
 from emmel.errors import EmmelError
-from emmel.io import atomic_write_text, dumps, iter_jsonl_lines
+from emmel.io import dumps, iter_jsonl_lines, write_output_file
 from emmel.schema import SPLITS
 
 
@@ -88,15 +88,15 @@ def build_tasks(dataset, splits: Iterable[str], urls: URLMaker, rankings: dict[s
             if sample.augmented_from is not None:
                 continue
             ids = sample_candidates(sample, dataset.candidates, index)
-            if sample.entity_id not in ids:
-                ids = [sample.entity_id, *ids]
             ranking = rankings.get(sample.id)
             hints: dict[str, str] = {}
-            if ranking:
-                for rank, (eid, score) in enumerate(ranking.entities, start=1):
+            # a ranking re-orders and annotates the offered entities; it never adds others (import would refuse them)
+            ranked = [(rank, eid, score) for rank, (eid, score) in enumerate(ranking.entities, start=1) if eid in ids] if ranking else []
+            if ranked:
+                for rank, eid, score in ranked:
                     hints.setdefault(eid, f"rank {rank} · score {score:.3f}")
                 ids = list(hints) + [eid for eid in ids if eid not in hints]
-                best, score = ranking.entities[0]
+                _, best, score = ranked[0]
                 prediction = {"model_version": ranking.model_version, "score": score, "result": _entity_result(best)}
             else:
                 prediction = {"model_version": CURRENT_LINK_MODEL, "score": 1.0, "result": _entity_result(sample.entity_id)}
@@ -117,10 +117,23 @@ def build_tasks(dataset, splits: Iterable[str], urls: URLMaker, rankings: dict[s
     return tasks
 
 
-def write_tasks(path: str | Path, tasks: list[dict]) -> None:
-    """A JSON array, one task per line: compact, diffable, deterministic."""
+def write_tasks(path: str | Path, tasks: list[dict], *, overwrite: bool = False, inputs=()) -> None:
+    """A JSON array, one task per line: compact, diffable, deterministic. An existing file is
+    replaced only with ``overwrite`` and only if it is a task list (``is_task_file``)."""
     body = ",\n".join(dumps(task) for task in tasks)
-    atomic_write_text(path, "[\n" + body + "\n]\n" if tasks else "[]\n")
+    text = "[\n" + body + "\n]\n" if tasks else "[]\n"
+    write_output_file(path, text.encode("utf-8"), overwrite=overwrite, is_ours=is_task_file, what="task list", inputs=inputs)
+
+
+def is_task_file(data: bytes) -> bool:
+    """Whether ``data`` is a task list of emmel's or a Label Studio export of one (JSON or JSON_MIN):
+    a JSON array whose every item carries a ``sample_id``."""
+    try:
+        items = json.loads(data.decode("utf-8"))
+    except ValueError:
+        return False
+    return isinstance(items, list) and all(
+        isinstance(t, dict) and "sample_id" in (t["data"] if isinstance(t.get("data"), dict) else t) for t in items)
 
 
 def read_tasks(path: str | Path) -> list[dict]:

@@ -12,21 +12,20 @@ import shutil
 from pathlib import Path
 
 from annotation.apply import Outcome, report_path
-from emmel.dataset import MANIFEST
+from emmel.dataset import KIND, MANIFEST
 from emmel.errors import EmmelError
 from emmel.io import atomic_directory, dumps, read_json, read_jsonl, safe_join, write_json, write_jsonl
 
 NOTES = "annotation/notes.jsonl"
 
 
-def write_version(outcome: Outcome, source: Path, out: Path, *, overwrite: bool = False) -> Path:
+def write_version(outcome: Outcome, source: Path, out: Path, *, overwrite: bool = False, inputs=()) -> Path:
+    """The new version at ``out``: never the input dataset (nor its ancestor, nor any of ``inputs``)."""
     source, out = Path(source), Path(out)
-    if out.resolve() == source.resolve():
-        raise EmmelError("refusing to edit a dataset in place; choose a new --out folder", path=out)
     listed = read_json(source / MANIFEST).get("files", {})
     carried = sorted(rel for rel in listed if rel.startswith("annotation/"))
     plots = any(rel.startswith("plots/") for rel in listed)
-    with atomic_directory(out, overwrite=overwrite) as tmp:
+    with atomic_directory(out, kind=KIND, overwrite=overwrite, inputs=(source, *inputs)) as tmp:
         for rel in carried:
             try:
                 src, dst = safe_join(source, rel), safe_join(tmp, rel)

@@ -18,6 +18,7 @@ import torch
 
 from baseline.config import MODEL_NAMES, MODULES, NORMALIZATIONS, PAPER_TABLE3, PRESETS, ModelConfig, TrainConfig, check_alpha
 from emmel.errors import EmmelError
+from emmel.io import check_output
 
 
 @dataclass
@@ -40,6 +41,11 @@ class BenchmarkConfig:
     clip_label_length: int = 52
     train: TrainConfig = field(default_factory=TrainConfig)
     distributed: bool = False  # data-parallel over the ranks torchrun started (RANK/WORLD_SIZE/LOCAL_RANK)
+
+    @property
+    def inputs(self) -> list:
+        """What the output folder must never replace: the dataset and the checkpoints."""
+        return [self.dataset, self.text_model, self.clip_model]
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in MODEL_NAMES]
@@ -134,7 +140,8 @@ def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict | None:
         if dist.is_main:
             alpha = run.fuse() if "mcr" in cfg.models else None
             report = run.report(alpha)
-            write_outputs(run.out, report, lambda folder: run.save_models(folder, alpha) if cfg.save_models else None, overwrite=cfg.overwrite)
+            write_outputs(run.out, report, lambda folder: run.save_models(folder, alpha) if cfg.save_models else None,
+                          overwrite=cfg.overwrite, inputs=cfg.inputs)
     except BaseException:
         dist.close(wait=False)  # no barrier: the other ranks may be inside a collective; torchrun stops them
         raise
@@ -152,6 +159,7 @@ class Benchmark:
     def __init__(self, cfg: BenchmarkConfig, log, dist=None):
         from baseline.data import kb_of, load_split
         from baseline.negatives import hard_pools
+        from baseline.report import KIND
         from baseline.runtime import Runtime, seed_everything
         from emmel.dataset import Dataset
 
@@ -161,8 +169,7 @@ class Benchmark:
         seed_everything(self.tc.seed)
         self.rt = Runtime.create(self.tc.device, self.tc.bf16, cfg.progress, dist)
         self.out = Path(cfg.out) if cfg.out else default_out(cfg.dataset)
-        if self.out.exists() and not cfg.overwrite:
-            raise EmmelError("output folder exists (use --overwrite to replace it)", path=self.out)
+        check_output(self.out, kind=KIND, overwrite=cfg.overwrite, inputs=cfg.inputs)  # fail now, not after training
         self.dataset = Dataset.load(cfg.dataset)
         self.kb = kb_of(self.dataset)
         self.splits = {name: load_split(self.dataset, name, self.kb, need_candidates=name != "train") for name in ("train", "dev", "test")}
@@ -292,7 +299,10 @@ class Benchmark:
                   for m in NORMALIZATIONS}
         tuned = choose_alpha(curves[cfg.normalization]["dev"])
         alpha = tuned if cfg.alpha == "auto" else float(cfg.alpha)
-        mixed = lambda a, b: fuse(a, b, alpha, cfg.normalization, sv.scale)
+
+        def mixed(a, b):
+            return fuse(a, b, alpha, cfg.normalization, sv.scale)
+
         self.scores["mcr"] = Scores(mixed(sv.dev, st.dev), mixed(sv.test, st.test), mixed(sv.kb, st.kb) if cfg.full_kb else None)
         info = {"mode": "auto" if cfg.alpha == "auto" else "fixed", "alpha": alpha, "dev_best_alpha": tuned,
                 "normalization": cfg.normalization, "grid": list(ALPHA_GRID), "sweep": curves}

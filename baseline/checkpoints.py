@@ -6,6 +6,8 @@
   or an original Chinese-CLIP checkpoint file (``clip_cn_vit-b-16.pt``, read with
   ``torch.load(weights_only=True)`` and converted, see :mod:`baseline.cnclip`).
 A folder or file of the wrong architecture is refused with a one-line ``EmmelError``.
+
+Every transformers ``from_pretrained`` of emmel goes through :func:`baseline.safe_load.pretrained`.
 """
 
 from __future__ import annotations
@@ -16,21 +18,23 @@ from pathlib import Path
 import torch
 
 from baseline.runtime import quiet_transformers
+from baseline.safe_load import pretrained
 from emmel.errors import EmmelError
 
 TEXT_TYPES = ("bert", "roberta", "xlm-roberta")
 CLIP_FILE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
-
-
 def _model_type(folder: Path, what: str) -> str:
     from transformers import AutoConfig
 
     if not (folder / "config.json").is_file():
         raise EmmelError(f"{what}: no config.json in the folder (expected a transformers checkpoint folder)", path=folder)
     try:
-        return AutoConfig.from_pretrained(str(folder)).model_type
+        config = pretrained(AutoConfig, folder, what)
+    except EmmelError:
+        raise
     except Exception as exc:
         raise EmmelError(f"{what}: unreadable config.json ({type(exc).__name__}: {exc})", path=folder) from None
+    return config.model_type
 
 
 def load_text_encoder(path: str | os.PathLike):
@@ -47,7 +51,7 @@ def load_text_encoder(path: str | os.PathLike):
         raise EmmelError(f"--text-model: expected a BERT/RoBERTa checkpoint, found model_type {kind!r}", path=folder)
     try:
         with quiet_transformers():
-            encoder = AutoModel.from_pretrained(str(folder), add_pooling_layer=False)
+            encoder = pretrained(AutoModel, folder, "--text-model", add_pooling_layer=False)
     except (OSError, ValueError, RuntimeError) as exc:
         raise EmmelError(f"--text-model: cannot load the weights ({type(exc).__name__}: {str(exc).splitlines()[0]})", path=folder) from None
     tokenizer = load_tokenizer(folder)
@@ -69,7 +73,7 @@ def load_clip(path: str | os.PathLike):
             raise EmmelError(f"--clip-model: expected a ChineseCLIPModel checkpoint, found model_type {kind!r}", path=path)
         try:
             with quiet_transformers():
-                model = ChineseCLIPModel.from_pretrained(str(path))
+                model = pretrained(ChineseCLIPModel, path, "--clip-model")
         except (OSError, ValueError, RuntimeError) as exc:
             raise EmmelError(f"--clip-model: cannot load the weights ({type(exc).__name__}: {str(exc).splitlines()[0]})", path=path) from None
         tokenizer = load_tokenizer(path)

@@ -153,7 +153,7 @@ class ModelConfig:
         write_json(Path(folder) / MODEL_FILE, asdict(self))
 
     @classmethod
-    def load(cls, folder: Path) -> "ModelConfig":
+    def load(cls, folder: Path) -> ModelConfig:
         path = Path(folder) / MODEL_FILE
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

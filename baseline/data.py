@@ -25,7 +25,7 @@ class KBIndex:
     text: str  # the canonical kb.jsonl content
 
     @classmethod
-    def from_entities(cls, entities) -> "KBIndex":
+    def from_entities(cls, entities) -> KBIndex:
         entities = sorted(entities, key=lambda e: e.id)
         text = "".join(dumps(e.to_dict()) + "\n" for e in entities)
         return cls([e.id for e in entities], [e.label for e in entities], [e.category for e in entities], sha256_bytes(text.encode("utf-8")), text)

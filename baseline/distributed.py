@@ -15,9 +15,9 @@ process group (nccl on CUDA, gloo on CPU) and the loop then:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
 
 import torch
 
@@ -79,7 +79,7 @@ class DistContext:
         return self.rank == 0
 
     @classmethod
-    def from_env(cls, device: str = "cpu", environ=os.environ) -> "DistContext":
+    def from_env(cls, device: str = "cpu", environ=os.environ) -> DistContext:
         """Read torchrun's variables and start the process group; a single process if none are set."""
         if not requested(environ):
             return cls()
@@ -96,7 +96,8 @@ class DistContext:
             return cls()
         missing = [name for name in RENDEZVOUS if name not in environ]
         if missing:
-            raise EmmelError(f"distributed training needs {', '.join(missing)} (set by torchrun; start with `torchrun --nproc_per_node=N -m emmel benchmark ...`)")
+            raise EmmelError(f"distributed training needs {', '.join(missing)} "
+                             "(set by torchrun; start with `torchrun --nproc_per_node=N -m emmel benchmark ...`)")
         cuda = device.startswith("cuda")
         if device.startswith("cuda:"):
             raise EmmelError(f"under torchrun use --device cuda (rank r takes cuda:LOCAL_RANK), not --device {device}")
@@ -107,7 +108,7 @@ class DistContext:
             raise EmmelError(f"the {backend} backend for --device {'cuda' if cuda else 'cpu'} is not available in this torch build ({torch.__version__})")
         if cuda:
             if not torch.cuda.is_available():
-                raise EmmelError("--device cuda was asked for but torch sees no CUDA GPU (this torch build: %s)" % torch.__version__)
+                raise EmmelError(f"--device cuda was asked for but torch sees no CUDA GPU (this torch build: {torch.__version__})")
             if local >= torch.cuda.device_count():
                 raise EmmelError(f"LOCAL_RANK {local} but this node has {torch.cuda.device_count()} CUDA GPU(s): use --nproc_per_node <= the GPU count")
             torch.cuda.set_device(local)

@@ -44,7 +44,7 @@ class MCRModel:
     def save_pretrained(self, folder: str | Path, *, overwrite: bool = True, link_from: dict[str, Path] | None = None) -> Path:
         """Write the folder atomically; ``link_from`` hard-links module folders already saved elsewhere."""
         folder = Path(folder)
-        with atomic_directory(folder, overwrite=overwrite) as tmp:
+        with atomic_directory(folder, kind="model", overwrite=overwrite) as tmp:
             self.config.save(tmp)
             atomic_write_text(tmp / KB_FILE, self.kb.text)
             for name, module, tokenizer in (("text", self.text, self.text_tokenizer), ("clip", self.visual, self.clip_tokenizer)):
@@ -61,7 +61,7 @@ class MCRModel:
         return folder
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device: torch.device | str = "cpu") -> "MCRModel":
+    def from_pretrained(cls, folder: str | Path, device: torch.device | str = "cpu") -> MCRModel:
         from emmel.io import read_jsonl
         from emmel.schema import Entity
 

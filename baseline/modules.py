@@ -45,7 +45,7 @@ class CrossEncoder(nn.Module):
             tokenizer.save_pretrained(str(folder))
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path) -> tuple["CrossEncoder", object]:
+    def from_pretrained(cls, folder: str | Path) -> tuple[CrossEncoder, object]:
         """The cross-encoder and its tokenizer; a plain BERT folder gets a fresh (seeded by caller) head."""
         from safetensors.torch import load_file
 
@@ -89,7 +89,7 @@ class VisualText(nn.Module):
             tokenizer.save_pretrained(str(folder))
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> tuple["VisualText", object]:
+    def from_pretrained(cls, path: str | Path) -> tuple[VisualText, object]:
         from baseline.checkpoints import load_clip
 
         clip, tokenizer, _ = load_clip(path)

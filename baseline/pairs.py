@@ -18,7 +18,7 @@ class TokenTable:
     ids: torch.Tensor  # N×L token ids without special tokens, right-padded
     lengths: torch.Tensor  # N
 
-    def to(self, device) -> "TokenTable":
+    def to(self, device) -> TokenTable:
         return TokenTable(self.ids.to(device), self.lengths.to(device))
 
 
@@ -29,7 +29,7 @@ class SpecialIds:
     pad: int
 
     @classmethod
-    def of(cls, tokenizer) -> "SpecialIds":
+    def of(cls, tokenizer) -> SpecialIds:
         return cls(tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id)
 
 

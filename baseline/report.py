@@ -7,13 +7,14 @@ settings and seed give the same files on CPU.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from baseline.config import DISPLAY, MODEL_NAMES
 from emmel.io import atomic_directory, atomic_write_bytes, atomic_write_text, write_json
 from emmel.stats import format_table
 
+KIND = "benchmark"  # the output kind in the results folder's emmel.io.MARKER
 PAPER_NOTE = "Paper columns: the numbers the EMMEL paper reports on EMMEL (Table 3), for reference only; they were not produced by this run."
 
 
@@ -117,8 +118,8 @@ def alpha_png(report: dict) -> bytes:
     return _png(fig)
 
 
-def write_outputs(out: Path, report: dict, save_models: Callable[[Path], None], *, overwrite: bool) -> Path:
-    with atomic_directory(out, overwrite=overwrite) as tmp:
+def write_outputs(out: Path, report: dict, save_models: Callable[[Path], None], *, overwrite: bool, inputs=()) -> Path:
+    with atomic_directory(out, kind=KIND, overwrite=overwrite, inputs=inputs) as tmp:
         write_json(tmp / "results.json", report)
         atomic_write_text(tmp / "results.md", "# MCR benchmark\n\n" + summary(report) + "\n")
         atomic_write_bytes(tmp / "ablation.png", ablation_png(report))

@@ -21,14 +21,14 @@ class Runtime:
     dist: DistContext = field(default_factory=DistContext)  # single process unless started by torchrun
 
     @classmethod
-    def create(cls, device: str = "cpu", bf16: bool = True, progress: bool = True, dist: DistContext | None = None) -> "Runtime":
+    def create(cls, device: str = "cpu", bf16: bool = True, progress: bool = True, dist: DistContext | None = None) -> Runtime:
         dist = dist or DistContext()
         device = dist.device(device)
         if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
             raise EmmelError(f"--device must be cpu or cuda, got {device!r}")
         if device.startswith("cuda"):
             if not torch.cuda.is_available():
-                raise EmmelError("--device cuda was asked for but torch sees no CUDA GPU (this torch build: %s)" % torch.__version__)
+                raise EmmelError(f"--device cuda was asked for but torch sees no CUDA GPU (this torch build: {torch.__version__})")
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
             torch.set_float32_matmul_precision("high")

@@ -11,8 +11,8 @@ The loop never reads a device value back except once per epoch (loss and dev met
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -9,8 +9,8 @@ imported.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from emmel.errors import EmmelError
 
@@ -94,8 +94,12 @@ def load_tokenizer(folder: str | Path):
     if (folder / "tokenizer.json").is_file() or (folder / "tokenizer_config.json").is_file():
         from transformers import AutoTokenizer
 
+        from baseline.safe_load import pretrained
+
         try:
-            return AutoTokenizer.from_pretrained(str(folder))
+            return pretrained(AutoTokenizer, folder, "tokenizer")
+        except EmmelError:
+            raise
         except Exception as exc:  # a broken tokenizer file: say which folder
             if not (folder / "vocab.txt").is_file():
                 raise EmmelError(f"cannot load the tokenizer ({type(exc).__name__}: {exc})", path=folder) from None

@@ -44,7 +44,8 @@ def build(folder: Path, n_samples: int, n_entities: int, lam: int, seed: int = 1
     for row in rows:
         if row["name"] not in seen and len(kb) < n_entities:
             seen.add(row["name"])
-            kb.append(Entity(id=stable_id("E", row["name"]), label=row["name"], category=row["category"], region=row["region"], source_urls=[row["detail_url"]]))
+            kb.append(Entity(id=stable_id("E", row["name"]), label=row["name"], category=row["category"], region=row["region"],
+                             source_urls=[row["detail_url"]]))
     staging = Path(tempfile.mkdtemp(prefix=".bench-", dir=folder.parent))
     samples = {"train": [], "dev": [], "test": []}
     for i in range(n_samples):

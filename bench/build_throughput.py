@@ -51,7 +51,8 @@ def bench_images(count: int) -> None:
         for path in paths:
             inspect_image(read_image_file(path), clean)
         seconds = time.perf_counter() - start
-    print(f"per-image path (read+decode+checks+sha256+pHash), 512x384 JPEG, 1 core: {count / seconds:,.0f} images/s ({1000 * seconds / count:.2f} ms/image; target >= 150)")
+    print(f"per-image path (read+decode+checks+sha256+pHash), 512x384 JPEG, 1 core: {count / seconds:,.0f} images/s "
+          f"({1000 * seconds / count:.2f} ms/image; target >= 150)")
 
 
 def bench_hashes(sizes: list[int], radius: int) -> None:

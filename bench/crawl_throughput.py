@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emmel.synth.mirror import MirrorConfig, generate_mirror  # noqa: E402
-from emmel.synth.serve import serve_mirror  # noqa: E402
+from crawlers.mirror_server import serve_mirror  # noqa: E402
+from tests.synth.mirror import MirrorConfig, generate_mirror  # noqa: E402
 
 
 def main() -> int:

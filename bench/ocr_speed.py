@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emmel.ocr.engines import make_engine  # noqa: E402
-from emmel.ocr.metrics import cer  # noqa: E402
 from emmel.ocr.pipeline import OcrConfig, ocr_pdf  # noqa: E402
-from emmel.synth.book import BookConfig, generate_book  # noqa: E402
+from emmel.ocr.recognizers import make_engine  # noqa: E402
+from tests.ocr_metrics import cer  # noqa: E402
+from tests.synth.book import BookConfig, generate_book  # noqa: E402
 
 A4 = (595.3, 841.9)
 ITEMS = ("撮罗子", "桦皮船", "驯鹿", "萨满服饰", "鄂温克族服饰", "瑟宾节")
@@ -69,7 +69,7 @@ def main() -> int:
         errors = []
         for page in truth.pages:
             dump = (tmp / "run0" / "pages" / f"p{page.number:03d}.txt").read_text(encoding="utf-8")
-            text = "\n".join(l.removeprefix("## ") for l in dump.splitlines()[1:] if not l.startswith("[figure"))
+            text = "\n".join(line.removeprefix("## ") for line in dump.splitlines()[1:] if not line.startswith("[figure"))
             errors.append(cer(page.text, text))
 
     per_page = statistics.mean(runs)

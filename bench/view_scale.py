@@ -27,12 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from emmel.candidates import CandidateIndex, select_candidates
-from emmel.dataset import Dataset
-from emmel.io import sha256_bytes, stable_id
-from emmel.schema import Entity, Reject, Sample
-from pages.dataset_site import SiteOptions, build_site
-from tests.view_fixtures import write_run
+from emmel.candidates import CandidateIndex, select_candidates  # noqa: E402
+from emmel.dataset import Dataset  # noqa: E402
+from emmel.io import sha256_bytes, stable_id  # noqa: E402
+from emmel.schema import Entity, Reject, Sample  # noqa: E402
+from pages.dataset_site import SiteOptions, build_site  # noqa: E402
+from tests.view_fixtures import write_run  # noqa: E402
 
 TEXTS = ["{label}现场，村民身着民族服饰", "{label}的传统表演", "图为{label}活动场景", "{label}传承人在演示技艺", "{region}的{label}"]
 

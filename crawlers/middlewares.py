@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from datetime import datetime, timezone
 
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.http import HtmlResponse, TextResponse
@@ -31,7 +31,7 @@ def backoff_delay(retry_number: int, base: float, cap: float, retry_after: str |
         except ValueError:
             try:
                 when = parsedate_to_datetime(value)
-                return max(0.0, min(cap, (when - datetime.now(timezone.utc)).total_seconds()))
+                return max(0.0, min(cap, (when - datetime.now(UTC)).total_seconds()))
             except (TypeError, ValueError):
                 pass
     return max(0.0, min(cap, base * (2 ** (retry_number - 1))))

@@ -11,7 +11,6 @@ import html
 import re
 import unicodedata
 
-
 EXCERPT_CHARS = 30
 _TAG = re.compile(r"<[^>]+>")
 _BR = re.compile(r"<\s*(br|/p|/div|/li|/h\d)\s*/?\s*>", re.I)

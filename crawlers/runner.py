@@ -34,15 +34,11 @@ from crawlers.journal import (
 )
 from emmel import TOOL
 from emmel.errors import EmmelError
-from emmel.io import atomic_write_text, dumps, write_json
+from emmel.io import atomic_write_text, check_output, dumps, write_json, write_marker
 
-SPIDERS = {
-    "ihchina": "crawlers.spiders.ihchina.IhchinaSpider",
-    "guangdong": "crawlers.spiders.guangdong.GuangdongSpider",
-    "guizhou": "crawlers.spiders.guizhou.GuizhouSpider",
-}
 STATE = ".emmel-crawl"
 OUR_OUTPUTS = ("records.jsonl", "source.json", "items", "images", STATE)
+KIND = "crawl"  # the output kind in the folder's emmel.io.MARKER
 REDIS_ENV = "EMMEL_REDIS_URL"
 
 
@@ -51,7 +47,7 @@ class CrawlOptions:
     """Everything ``emmel crawl`` can be told; defaults are the polite ones."""
 
     out: Path
-    spiders: list[str] = field(default_factory=lambda: list(SPIDERS))
+    spiders: list[str] = field(default_factory=lambda: spider_loader().list())
     start_urls: dict[str, str] = field(default_factory=dict)
     mirror: str | None = None
     max_pages: int | None = None
@@ -71,6 +67,23 @@ class CrawlOptions:
     progress: bool | None = None  # None: a bar on a terminal, periodic lines otherwise
 
 
+def project_settings(overrides: dict | None = None):
+    """Scrapy ``Settings`` from ``crawlers/settings.py``, with ``overrides`` on top (command-line priority)."""
+    from scrapy.settings import Settings
+
+    settings = Settings()
+    settings.setmodule("crawlers.settings", priority="project")
+    settings.setdict(overrides or {}, priority="cmdline")
+    return settings
+
+
+def spider_loader():
+    """Scrapy's own SpiderLoader over the ``SPIDER_MODULES`` of crawlers/settings.py: the one registry of spiders."""
+    from scrapy.spiderloader import get_spider_loader
+
+    return get_spider_loader(project_settings())
+
+
 @dataclass
 class CrawlReport:
     stats: dict[str, dict]  # spider -> Scrapy stats (the spiders run this time)
@@ -87,9 +100,10 @@ class CrawlReport:
 
 
 def check_options(opts: CrawlOptions) -> None:
-    unknown = [s for s in opts.spiders if s not in SPIDERS]
+    known = spider_loader().list()
+    unknown = [s for s in opts.spiders if s not in known]
     if unknown:
-        raise EmmelError(f"unknown spider {unknown[0]!r} (choose from {', '.join(SPIDERS)})")
+        raise EmmelError(f"unknown spider {unknown[0]!r} (choose from {', '.join(known)})")
     for name, url in opts.start_urls.items():
         if name not in opts.spiders:
             raise EmmelError(f"--start-url for {name!r}, which is not being crawled")
@@ -100,27 +114,34 @@ def check_options(opts: CrawlOptions) -> None:
 
 
 def prepare_out(opts: CrawlOptions) -> None:
-    """Refuse to mix two crawls in one folder unless told to resume or overwrite."""
+    """Refuse to mix two crawls in one folder unless told to resume or overwrite, and mark the folder
+    as a crawl's (``emmel.io`` rule: ``--overwrite`` only ever replaces a folder emmel marked)."""
     out = opts.out
     if out.exists() and not out.is_dir():
         raise EmmelError("output exists and is not a folder", path=out)
     if opts.resume:
         if not opts.redis_url:
             check_resumable(out)
-        return
-    if out.exists() and any(out.iterdir()):
+    elif out.exists() and any(out.iterdir()):
         if not opts.overwrite:
             raise EmmelError("output folder is not empty (use --resume to continue a crawl, or --overwrite)", path=out)
-        for name in OUR_OUTPUTS:  # only what a crawl writes; anything else of the user's stays
-            target = out / name
-            if name == STATE and target.is_dir():  # keep the HTTP cache: --overwrite --cache re-fetches nothing
-                for child in target.iterdir():
-                    if child.name != "httpcache":
-                        shutil.rmtree(child) if child.is_dir() else child.unlink()
-            elif target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+        check_output(out, kind=KIND, overwrite=True, partial=True)  # a crawl's folder; other entries of the user's stay
+        _remove_outputs(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, KIND, OUR_OUTPUTS)
+
+
+def _remove_outputs(out: Path) -> None:
+    for name in OUR_OUTPUTS:  # only what a crawl writes; anything else of the user's stays
+        target = out / name
+        if name == STATE and target.is_dir():  # keep the HTTP cache: --overwrite --cache re-fetches nothing
+            for child in target.iterdir():
+                if child.name != "httpcache":
+                    shutil.rmtree(child) if child.is_dir() else child.unlink()
+        elif target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
 
 
 def check_resumable(out: Path) -> None:
@@ -305,27 +326,20 @@ def _crawl(opts: CrawlOptions, echo) -> CrawlReport:
             return CrawlReport(stats={}, records=records, interrupted=False, elapsed=0.0, already_complete=complete)
 
     from scrapy.crawler import AsyncCrawlerProcess, Crawler
-    from scrapy.settings import Settings
 
     from crawlers.progress import Progress
-
-    def settings_for(overrides: dict) -> Settings:
-        settings = Settings()
-        settings.setmodule("crawlers.settings", priority="project")
-        settings.setdict(overrides, priority="cmdline")
-        return settings
 
     log_file = opts.log_file if opts.log_file is not None else str(opts.out / STATE / "crawl.log")
     common = {"LOG_LEVEL": opts.log_level.upper()}
     if log_file != "-":
         common.update({"LOG_FILE": log_file, "LOG_FILE_APPEND": True})
-    process = AsyncCrawlerProcess(settings_for(common))
+    process = AsyncCrawlerProcess(project_settings(common))
     progress = Progress(enabled=opts.progress, echo=echo)
     spiders, crawlers = {}, {}
     for name in to_run:
         cls = spider_class(name)
         spiders[name] = cls
-        crawler = Crawler(cls, settings_for({**common, **build_settings(opts, name)}))
+        crawler = Crawler(cls, project_settings({**common, **build_settings(opts, name)}))
         progress.watch(crawler)
         crawlers[name] = crawler
         process.crawl(crawler, **spider_kwargs(opts, name))
@@ -394,10 +408,8 @@ def verdict(report: CrawlReport) -> tuple[int, str]:
     return 0, ""
 
 
-def spider_class(name: str):
-    from scrapy.utils.misc import load_object
-
-    return load_object(SPIDERS[name])
+def spider_class(name: str) -> type:
+    return spider_loader().load(name)
 
 
 def resume_plan(opts: CrawlOptions, echo) -> tuple[list[str], list[str]]:

@@ -18,7 +18,7 @@ def write_parquet(dataset, folder: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    def table(rows: list[dict]) -> "pa.Table":
+    def table(rows: list[dict]) -> pa.Table:
         flat = [{k: (dumps(v) if isinstance(v, (dict, list)) and k not in ("aliases", "source_urls") else v) for k, v in r.items()} for r in rows]
         return pa.Table.from_pylist(flat) if flat else pa.table({})
 
@@ -77,7 +77,8 @@ def write_plots(dataset, folder: Path) -> None:
 
 
 def write_card(dataset, folder: Path, graph=None) -> None:
-    """The dataset card ``README.md``: what is in the folder, Table 1, the knowledge graph, provenance and licenses."""
+    """The dataset card ``README.md``: YAML front matter, then what is in the folder, Table 1, the knowledge graph,
+    provenance and licenses."""
     meta = dataset.meta
     counts = dataset.counts()
     rows = table1(dataset)
@@ -90,6 +91,7 @@ def write_card(dataset, folder: Path, graph=None) -> None:
         kinds[kind] = kinds.get(kind, 0) + 1
     reasons = counts["rejected_by_reason"]
     lines = [
+        *front_matter(dataset),
         f"# {meta.get('name', 'EMMEL')} dataset card",
         "",
         "A Chinese multimodal entity linking (MEL) dataset built by emmel: each sample pairs an image",
@@ -115,7 +117,8 @@ def write_card(dataset, folder: Path, graph=None) -> None:
     lines += ["## Sources", ""]
     for source in meta.get("sources", []):
         read_as = f", read as {encoding_label(source['encoding'])}" if source.get("encoding") else ""  # older datasets: not recorded
-        lines.append(f"- `{source.get('name')}` ({source.get('kind', 'unknown')}): {source.get('records', '?')} records{read_as}, sha256 `{source.get('records_sha256', '')[:16]}`")
+        lines.append(f"- `{source.get('name')}` ({source.get('kind', 'unknown')}): {source.get('records', '?')} records{read_as}, "
+                     f"sha256 `{source.get('records_sha256', '')[:16]}`")
     if kinds:
         lines += ["", format_table([{"source kind": k, "samples": v} for k, v in sorted(kinds.items())])]
     lines += ["", "## Licenses and attribution", "", format_table([{"license": k, "samples": v} for k, v in sorted(licenses.items())]), ""]
@@ -158,6 +161,48 @@ def _graph_lines(summary: dict) -> list[str]:
                                                                   ("unparsed", "not at all"), ("empty", "empty"))) + ".",
         "",
     ]
+
+
+SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                   (10_000_000, "1M<n<10M"))
+
+
+def front_matter(dataset) -> list[str]:
+    """The card's YAML header (Hugging Face Hub metadata): what the Hub indexes, and the ``configs`` that let
+    ``datasets.load_dataset(FOLDER)`` find the Parquet files of each split (config ``kb``: the KB) by itself.
+    The candidate sets stay JSONL only: one dataset folder is read by one ``datasets`` builder."""
+    rows = sum(len(dataset.samples.get(split, [])) for split in SPLITS)
+    size = next((name for limit, name in SIZE_CATEGORIES if rows < limit), "n>10M" if rows < 100_000_000 else "other")
+    configs = {
+        "default": [(split, f"parquet/{split}.parquet") for split in SPLITS if dataset.samples.get(split)],
+        "kb": [("kb", "parquet/kb.parquet")] if dataset.kb else [],
+    }
+    lines = [
+        "---",
+        f"pretty_name: {_yaml(dataset.meta.get('name', 'EMMEL'))}",
+        "language:", "- zh",
+        "license: other",
+        "license_name: per-sample",
+        f"license_details: {_yaml('Every sample carries its own license and source; see Licenses and attribution below.')}",
+        "task_categories:", "- text-retrieval",
+        "task_ids:", "- entity-linking-retrieval",
+        "tags:", "- multimodal-entity-linking", "- intangible-cultural-heritage", "- emmel",
+        "size_categories:", f"- {size}",
+        "configs:",
+    ]
+    for name, files in configs.items():
+        if not files:
+            continue
+        lines += [f"- config_name: {name}", *(["  default: true"] if name == "default" else []), "  data_files:"]
+        lines += [line for split, path in files for line in (f"  - split: {split}", f"    path: {path}")]
+    return [*lines, "---", ""]
+
+
+def _yaml(text: str) -> str:
+    """A YAML double-quoted scalar (JSON string syntax is valid YAML)."""
+    import json
+
+    return json.dumps(str(text), ensure_ascii=False)
 
 
 def _lambda_line(lam: int, kb_size: int) -> str:

@@ -1,7 +1,8 @@
 """The ``emmel`` command: a thin layer over the library.
 
-Each subcommand lives in ``emmel/commands/<name>.py`` with ``HELP``, ``add_arguments(parser)`` and
-``run(args) -> int``; modules are imported only when their command runs, so ``emmel --help`` is fast.
+Each subcommand lives in ``emmel/commands/<name>.py`` with ``add_arguments(parser)`` and
+``run(args) -> int``; its one-line help is in ``COMMANDS``. A command's module is imported only
+when that command runs (some pull in torch or Scrapy), so ``emmel --help`` is fast.
 """
 
 from __future__ import annotations
@@ -27,39 +28,33 @@ COMMANDS = {
 }
 
 
-def build_parser(load: bool = True) -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``emmel`` parser with every subcommand listed and ``command``'s own arguments added."""
     parser = argparse.ArgumentParser(prog="emmel", description="Build and benchmark the EMMEL multimodal entity linking dataset.")
     parser.add_argument("--version", action="version", version=f"emmel {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
-        if load:
-            _module(name).add_arguments(command)
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            command_module(name).add_arguments(command_parser)
     return parser
 
 
-def _module(name: str):
+def command_module(name: str):
     return importlib.import_module(f"emmel.commands.{name}")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Only the chosen command's module is imported (some pull in torch or Scrapy).
     chosen = next((a for a in argv if not a.startswith("-")), None)
-    parser = argparse.ArgumentParser(prog="emmel")
-    if chosen in COMMANDS:
-        parser = build_parser(load=False)
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        _module(chosen).add_arguments(sub.choices[chosen])
-    else:
-        parser = build_parser(load=False)
+    parser = build_parser(chosen if chosen in COMMANDS else None)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return 0
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
     try:
-        return int(_module(args.command).run(args) or 0)
+        return int(command_module(args.command).run(args) or 0)
     except EmmelError as exc:
         print(f"emmel {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -90,7 +90,7 @@ class BuildConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def validate(self) -> "BuildConfig":
+    def validate(self) -> BuildConfig:
         s = self.split
         if min(s.train, s.dev, s.test) < 0 or abs(s.train + s.dev + s.test - 1.0) > 1e-6:
             raise EmmelError(f"split ratios must be >= 0 and sum to 1 (got {s.train}/{s.dev}/{s.test})")

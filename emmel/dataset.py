@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from emmel import TOOL
 from emmel.errors import EmmelError
@@ -22,6 +22,7 @@ from emmel.io import atomic_directory, read_json, read_jsonl, safe_join, sha256_
 from emmel.schema import EVAL_SPLITS, FORMAT_VERSION, SPLITS, Entity, Reject, Sample
 
 MANIFEST = "manifest.json"
+KIND = "dataset"  # the output kind in the folder's emmel.io.MARKER
 
 
 @dataclass
@@ -61,7 +62,7 @@ class Dataset:
 
     # ------------------------------------------------------------------- load
     @classmethod
-    def load(cls, folder: str | os.PathLike) -> "Dataset":
+    def load(cls, folder: str | os.PathLike) -> Dataset:
         folder = Path(folder)
         if not folder.is_dir():
             raise EmmelError("dataset folder not found", path=folder)
@@ -92,9 +93,7 @@ class Dataset:
     def save(self, folder: str | os.PathLike, *, overwrite: bool = False, plots: bool = True) -> Path:
         """Write the dataset to ``folder`` atomically; returns the folder."""
         folder = Path(folder)
-        if folder.resolve() == Path(self.root).resolve():
-            raise EmmelError("refusing to write a dataset over the folder it is read from; choose a new --out", path=folder)
-        with atomic_directory(folder, overwrite=overwrite) as tmp:
+        with atomic_directory(folder, kind=KIND, overwrite=overwrite, inputs=[self.root]) as tmp:
             self.write_into(tmp, plots=plots)
         self.root = folder
         return folder
@@ -117,7 +116,7 @@ class Dataset:
             if split in self.candidates:
                 rows = [{"sample_id": sid, "candidates": ids} for sid, ids in sorted(self.candidates[split].items())]
                 write_jsonl(tmp / "candidates" / f"{split}.jsonl", rows)
-        write_jsonl(tmp / "rejects.jsonl", (r.to_dict() for r in sorted(self.rejects, key=_reject_key)))
+        write_jsonl(tmp / "rejects.jsonl", (r.to_dict() for r in sorted(self.rejects, key=reject_key)))
         write_parquet(self, tmp)
         if plots:
             write_plots(self, tmp)
@@ -154,7 +153,8 @@ class Dataset:
                 shutil.copyfile(src, target)
 
 
-def _reject_key(reject: Reject) -> tuple:
+def reject_key(reject: Reject) -> tuple:
+    """Order of ``rejects.jsonl``: by source, file, line."""
     path, _, line = reject.record.rpartition(":")
     return (reject.source, path, int(line) if line.isdigit() else 0, reject.record, reject.reason)
 

@@ -175,7 +175,7 @@ def near_duplicate_texts(texts: list[str], *, threshold: float = 0.8, ngram: int
         for index in range(len(texts)):
             buckets.setdefault(block[index].tobytes(), []).append(index)
         for members in buckets.values():
-            if 1 < len(members):
+            if len(members) > 1:
                 candidates.update((members[x], members[y]) for x in range(len(members)) for y in range(x + 1, len(members)))
     grams = {}
     pairs = []

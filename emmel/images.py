@@ -59,7 +59,7 @@ class ImageLimits:
     max_pixels: int = CleanConfig.max_pixels
 
     @classmethod
-    def of(cls, clean: CleanConfig) -> "ImageLimits":
+    def of(cls, clean: CleanConfig) -> ImageLimits:
         return cls(max_bytes=clean.max_bytes, max_pixels=clean.max_pixels)
 
 

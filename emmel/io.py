@@ -1,21 +1,31 @@
-"""Deterministic, atomic file I/O shared by every stage.
+"""Deterministic, atomic file I/O shared by every stage, and the one guard on output paths.
 
 JSON is written with sorted keys, no ASCII escaping and ``\n`` line ends, so the same data
 always gives the same bytes. Files are written to a temporary sibling and renamed into place.
+Every folder or file a command writes where the user says goes through ``atomic_directory`` /
+``claim_folder`` / ``write_output_file``, which refuse to replace anything emmel did not write
+(docs/guarantees.md).
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
+import socket
 import stat
+import sys
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO
 
+from emmel import TOOL
 from emmel.errors import EmmelError
 
 
@@ -121,7 +131,27 @@ def read_json(path: str | os.PathLike) -> Any:
     except UnicodeDecodeError as exc:
         raise EmmelError(f"not UTF-8 ({exc.reason} at byte {exc.start})", path=path) from None
     except json.JSONDecodeError as exc:
-        raise EmmelError(f"invalid JSON: {exc.msg}", path=path, record=f"line {exc.lineno}") from None
+        raise EmmelError(f"invalid JSON: {json_error(exc)}", path=path, record=f"line {exc.lineno}") from None
+
+
+def json_error(exc: json.JSONDecodeError, what: str = "the text") -> str:
+    """A readable reason for a JSON error: says when the text is cut off (it ends before the value
+    does, as after a killed writer) and always ends with the column, never with a dangling "at"."""
+    msg = exc.msg[:1].lower() + exc.msg[1:]
+    where = f"{msg} column {exc.colno}" if msg.endswith(" at") else f"{msg} at column {exc.colno}"
+    if msg.startswith("unterminated string") or exc.pos >= len(exc.doc.rstrip()):
+        return f"{what} is cut off ({where})"
+    return where
+
+
+ENCODING_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "gb18030": "GB18030", "gbk": "GBK", "gb2312": "GB2312",
+                   "big5": "Big5"}
+
+
+def encoding_label(name: str) -> str:
+    """How reports and the dataset card name an encoding (here, below ``emmel.textfiles``, since
+    ``iter_jsonl_lines`` names it in its problems and ``emmel.textfiles`` reads through ``open_regular``)."""
+    return ENCODING_LABELS.get(name, name)
 
 
 def iter_jsonl_lines(path: str | os.PathLike, *, encoding: str = "utf-8") -> Iterator[tuple[int, Any | None, str | None]]:
@@ -138,8 +168,6 @@ def iter_jsonl_lines(path: str | os.PathLike, *, encoding: str = "utf-8") -> Ite
         raise EmmelError("file not found", path=path) from None
     except NotRegularFileError as exc:
         raise EmmelError(str(exc), path=path) from None
-    from emmel.textfiles import encoding_label  # (emmel.textfiles reads through open_regular above)
-
     shown = encoding_label(encoding)
     with handle:
         for number, raw in enumerate(handle, start=1):
@@ -151,9 +179,9 @@ def iter_jsonl_lines(path: str | os.PathLike, *, encoding: str = "utf-8") -> Ite
                 yield number, None, f"bad_encoding: not {shown} ({exc.reason} at byte {exc.start})"
                 continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(line.rstrip("\r\n"))
             except json.JSONDecodeError as exc:
-                yield number, None, f"malformed_record: invalid JSON ({exc.msg})"
+                yield number, None, f"malformed_record: invalid JSON: {json_error(exc, 'the line')}"
                 continue
             if not isinstance(obj, dict):
                 yield number, None, "malformed_record: a line must hold a JSON object"
@@ -221,27 +249,233 @@ class SafeJoiner:
         return path
 
 
-@contextmanager
-def atomic_directory(final: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
-    """Build a folder in a temporary sibling and rename it into place only on success.
+# ---------------------------------------------------------------- guarded outputs
+#
+# The one rule for everything a command writes where the user says (docs/guarantees.md):
+# an existing folder is replaced only with ``overwrite``, only if emmel wrote it (the MARKER file
+# inside names the kind of output and the top-level entries emmel put there), only by an output
+# of the same kind, never when it holds entries emmel did not write, and never when it is an input
+# or an ancestor of one. Temporary folders carry the writer's pid and host in their name, so a run
+# can tell an abandoned one (its writer is dead) from one another run is still filling.
 
-    A killed process leaves at most a ``.name.tmp-*`` folder, never a half-written ``name``.
+MARKER = ".emmel-output"
+_TAGGED = re.compile(r"(?P<pid>\d+)@(?P<host>.+)-[a-z0-9_]{8}$")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "localhost"
+
+
+def _tag() -> str:
+    """``PID@HOST``: who owns a temporary folder."""
+    return f"{os.getpid()}@{_host()}"
+
+
+def read_marker(folder: str | os.PathLike) -> dict | None:
+    """The marker of a folder emmel wrote (``{"kind", "entries", "tool"}``), or None."""
+    path = Path(folder) / MARKER
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        mark = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(mark, dict) or not str(mark.get("tool", "")).startswith("emmel") or not isinstance(mark.get("kind"), str):
+        return None
+    entries = mark.get("entries")
+    mark["entries"] = [e for e in entries if isinstance(e, str)] if isinstance(entries, list) else []
+    return mark
+
+
+def write_marker(folder: str | os.PathLike, kind: str, entries: Iterable[str] | None = None) -> None:
+    """Mark ``folder`` as an emmel output of ``kind``; ``entries`` default to what it holds now."""
+    folder = Path(folder)
+    names = {p.name for p in folder.iterdir()} if entries is None else set(entries)
+    write_json(folder / MARKER, {"entries": sorted(names - {MARKER}), "kind": kind, "tool": TOOL})
+
+
+def check_output(final: str | os.PathLike, *, kind: str, overwrite: bool, inputs: Iterable = (), partial: bool = False) -> Path:
+    """Refuse an output folder whose replacement could lose anything; returns its resolved path.
+
+    Raises ``EmmelError`` (one line, saying why and what to do) when ``final`` is an input or an
+    ancestor of one, is not a folder, was not written by emmel as a ``kind`` output, holds entries
+    emmel did not write (``partial``: callers that replace only the marker's entries and keep the
+    rest, such as ``emmel crawl``), or exists without ``overwrite`` (suggested only where it would
+    work). An empty folder holds nothing to lose and is accepted. Commands call this before long work, so a bad ``--out``
+    fails in a second; ``atomic_directory`` calls it again at commit time.
     """
+    given = Path(final)
+    final = given.resolve()
+    for source in filter(None, inputs):
+        src = Path(source).resolve()
+        if final == src:
+            raise EmmelError("refusing to write over the input itself; choose a new folder", path=given)
+        if final in src.parents:
+            raise EmmelError(f"refusing to replace a folder that holds the input {source}; choose another folder", path=given)
+    if not final.exists():
+        return final
+    if not final.is_dir():
+        raise EmmelError("the output exists and is not a folder; choose another path", path=given)
+    try:
+        entries = sorted(p.name for p in final.iterdir())
+    except OSError as exc:
+        raise EmmelError(f"cannot read the output folder ({exc.strerror}); choose another folder", path=given) from None
+    if not entries:
+        return final
+    mark = read_marker(final)
+    if mark is None:
+        raise EmmelError(f"refusing to replace a folder emmel did not write (it has no {MARKER} marker); "
+                         "choose a new folder, or delete it yourself if nothing in it matters", path=given)
+    if mark["kind"] != kind:
+        raise EmmelError(f"refusing to replace an emmel {mark['kind']} folder with a {kind}; choose another folder", path=given)
+    foreign = [name for name in entries if name != MARKER and name not in mark["entries"]]
+    if foreign and not partial:
+        what = f"1 entry emmel did not write ({foreign[0]!r}); move it" if len(foreign) == 1 else \
+            f"{len(foreign)} entries emmel did not write ({foreign[0]!r}, …); move them"
+        raise EmmelError(f"refusing to replace it: it holds {what} out first or choose another folder", path=given)
+    if not overwrite:
+        raise EmmelError("output folder exists (use --overwrite to replace it)", path=given)
+    return final
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: another user's live process
+        return True
+    return True
+
+
+def _size(folder: Path) -> str:
+    total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    return f"{total / 1e6:.1f} MB" if total >= 1e5 else f"{total / 1e3:.0f} kB"
+
+
+def leftovers(final: str | os.PathLike) -> list[tuple[Path, str]]:
+    """Temporary siblings of ``final`` left by emmel runs: ``(path, state)`` with state ``abandoned``
+    (its writer, on this host, is dead), ``running`` (alive) or ``unknown`` (another host, or an
+    emmel from before owner tags)."""
     final = Path(final)
-    if final.exists() and not overwrite:
-        raise EmmelError("output folder exists (use --overwrite to replace it)", path=final)
+    if not final.parent.is_dir():
+        return []
+    found = []
+    for what in ("tmp", "old"):
+        prefix = f".{final.name}.{what}-"
+        for path in sorted(final.parent.glob(glob.escape(prefix) + "*")):
+            if path.is_symlink() or not path.is_dir():
+                continue  # never ours
+            match = _TAGGED.match(path.name[len(prefix):])
+            if match is None or match["host"] != _host():
+                found.append((path, "unknown"))
+            else:
+                found.append((path, "running" if _pid_alive(int(match["pid"])) else "abandoned"))
+    return found
+
+
+def sweep_leftovers(final: str | os.PathLike, say=None) -> None:
+    """Remove the abandoned temporary folders of ``final`` (restoring a replaced folder a kill left
+    aside) and say one line about each leftover that is not provably abandoned."""
+    final = Path(final)
+    say = say or (lambda line: print(line, file=sys.stderr))
+    for path, state in leftovers(final):
+        if state == "abandoned":
+            if path.name.startswith(f".{final.name}.old-") and not final.exists():
+                os.replace(path, final)  # killed between the two renames: the previous output comes back
+                say(f"emmel: restored {final} from {path.name}, left aside by an interrupted run")
+                continue
+            size = _size(path)
+            shutil.rmtree(path, ignore_errors=True)
+            say(f"emmel: removed {path.name} ({size}), the temporary folder of an interrupted run")
+        elif state == "running":
+            say(f"emmel: warning: another emmel run is writing {final} now ({path.name}); the last to finish wins")
+        else:
+            say(f"emmel: note: {path} looks like the temporary folder of an interrupted emmel run (another host or an "
+                f"older emmel); delete it if no emmel run is writing {final.name}")
+
+
+def _replace(final: Path, new: Path | None) -> None:
+    """Swap ``new`` into ``final`` (or just remove ``final`` when ``new`` is None); the old folder is
+    renamed aside under an owner-tagged name first, so a kill leaves it recoverable."""
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{_tag()}-{secrets.token_hex(4)}"
+        os.replace(final, old)
+        if new is not None:
+            os.replace(new, final)
+        shutil.rmtree(old, ignore_errors=True)
+    elif new is not None:
+        os.replace(new, final)
+
+
+@contextmanager
+def atomic_directory(final: str | os.PathLike, *, kind: str, overwrite: bool = False, inputs: Iterable = ()) -> Iterator[Path]:
+    """Build an output folder in a temporary sibling and rename it into place only on success.
+
+    ``check_output`` decides whether ``final`` may be replaced (before and again at commit). The
+    temporary folder is ``.NAME.tmp-PID@HOST-XXXXXXXX``: a killed run leaves at most that, which the
+    next run for the same output removes (``sweep_leftovers``). The finished folder gets the
+    ``MARKER`` listing what emmel wrote, so a later ``--overwrite`` knows it may replace it.
+    """
+    given, inputs = Path(final), list(inputs)
+    final = check_output(given, kind=kind, overwrite=overwrite, inputs=inputs)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-"))
+    sweep_leftovers(final)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.tmp-{_tag()}-"))
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
     try:
         yield tmp
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
+        write_marker(tmp, kind)
+        check_output(given, kind=kind, overwrite=overwrite, inputs=inputs)  # the folder may have changed meanwhile
+        _replace(final, tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def claim_folder(final: str | os.PathLike, *, kind: str, overwrite: bool, inputs: Iterable = (),
+                 entries: Iterable[str] | None = None) -> Path:
+    """For writers that work in place (``emmel demo``): the guarded ``final``, emptied and marked
+    before any work, so even a killed run leaves a folder the next run may replace."""
+    final = check_output(final, kind=kind, overwrite=overwrite, inputs=inputs)
+    sweep_leftovers(final)
+    _replace(final, None)
+    final.mkdir(parents=True)
+    write_marker(final, kind, entries if entries is not None else ())
+    return final
+
+
+def write_output_file(path: str | os.PathLike, data: bytes, *, overwrite: bool, is_ours: Callable[[bytes], bool],
+                      what: str, inputs: Iterable = ()) -> Path:
+    """Write a single output file the user named, atomically.
+
+    An existing file is replaced only with ``overwrite`` and only if ``is_ours(its bytes)`` says it
+    is a ``what`` emmel wrote (each writer recognises its own format); never an input.
+    """
+    final = check_output_file(path, overwrite=overwrite, is_ours=is_ours, what=what, inputs=inputs)
+    atomic_write_bytes(final, data)
+    return final
+
+
+def check_output_file(path: str | os.PathLike, *, overwrite: bool, is_ours: Callable[[bytes], bool], what: str,
+                      inputs: Iterable = ()) -> Path:
+    """The checks of ``write_output_file`` alone (for commands that write the file after long work)."""
+    given = Path(path)
+    final = given.resolve()
+    for source in inputs:
+        if source is not None and final == Path(source).resolve():
+            raise EmmelError("refusing to write over the input itself; choose a new file", path=given)
+    if final.is_dir():
+        raise EmmelError("the output is a folder; give a file name", path=given)
+    if final.exists():
+        if not overwrite:
+            raise EmmelError("output file exists (use --overwrite to replace it)", path=given)
+        try:
+            ours = is_ours(final.read_bytes())
+        except OSError as exc:
+            raise EmmelError(f"cannot read the existing file ({exc.strerror})", path=given) from None
+        if not ours:
+            raise EmmelError(f"refusing to replace a file that is not a {what} emmel wrote; choose another name", path=given)
+    return final

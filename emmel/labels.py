@@ -22,9 +22,6 @@ from functools import lru_cache
 
 OPENING = "(（[【"
 CLOSING = ")）]】"
-# A qualifier group: an opening bracket, then the shortest run of characters up to the first
-# closing bracket of any kind. Brackets of different kinds may pair up; groups are not nested.
-_GROUP = re.compile(rf"[{re.escape(OPENING)}](.*?)[{re.escape(CLOSING)}]")
 _SPACE = re.compile(r"\s+")
 _CJK_GAP = re.compile(r"(?<=[\u3400-\u9fff]) (?=[\u3400-\u9fff])")
 
@@ -65,27 +62,52 @@ def normalizer(config):
     return lambda text: normalize_text(text, nfkc=nfkc, collapse_whitespace=collapse, t2s=t2s)
 
 
+def _groups(label: str) -> list[tuple[int, int]]:
+    """The (start, end) character spans of the label's outermost qualifier groups, brackets included.
+
+    Brackets pair like parentheses (any opening kind with any closing kind, innermost first); an
+    opening bracket that is never closed, or a closing bracket with nothing open, is plain text.
+    """
+    pairs, open_at = [], []
+    for k, char in enumerate(label):
+        if char in OPENING:
+            open_at.append(k)
+        elif char in CLOSING and open_at:
+            pairs.append((open_at.pop(), k + 1))
+    groups, end = [], -1
+    for start, stop in sorted(pairs):
+        if start >= end:  # not inside the previous outermost group
+            groups.append((start, stop))
+            end = stop
+    return groups
+
+
 def base_name(label: str) -> str:
     """The label without its bracketed qualifiers: the name an entity shares with its family.
 
     Every qualifier group is removed wherever it stands (``苗族(雷山)银饰锻制技艺`` → ``苗族银饰锻制技艺``,
-    ``抬阁(芯子、铁枝、飘色)(宽城背杆)`` → ``抬阁``). A group opens with any of ``( （ [ 【`` and ends at the
-    next closing bracket of any of ``) ） ] 】``, so groups do not nest: in ``剪纸（泉州（李尧宝）刻纸）``
-    the first group ends at the first ``）`` and ``刻纸）`` is left (``剪纸刻纸）``). An opening bracket
-    without a closing one is kept as it is. The result is stripped of surrounding whitespace; a
-    label that is nothing but qualifiers (``(查干萨日)``) is its own base name. The function does not
-    normalise: apply :func:`normalize_text` first (the build does).
+    ``抬阁(芯子、铁枝、飘色)(宽城背杆)`` → ``抬阁``). A group opens with any of ``( （ [ 【`` and closes
+    with any of ``) ） ] 】``; groups nest, and an outer group goes with everything in it
+    (``剪纸（泉州（李尧宝）刻纸）`` → ``剪纸``, a real entry of the national list). An opening bracket
+    that is never closed, and a closing bracket with nothing open, are kept as they are. The result is
+    stripped of surrounding whitespace; a label that is nothing but qualifiers (``(查干萨日)``) is its own
+    base name. The function does not normalise: apply :func:`normalize_text` first (the build does).
 
     >>> base_name("春节(查干萨日)"), base_name("剪纸（蔚县剪纸）"), base_name("春节")
     ('春节', '剪纸', '春节')
     """
-    return _GROUP.sub("", label).strip() or label
+    kept, at = [], 0
+    for start, stop in _groups(label):
+        kept.append(label[at:start])
+        at = stop
+    kept.append(label[at:])
+    return "".join(kept).strip() or label
 
 
 def qualifiers(label: str) -> list[str]:
-    """The contents of the label's qualifier groups, in order (the groups :func:`base_name` removes).
+    """The contents of the label's outermost qualifier groups, in order (the groups :func:`base_name` removes).
 
     >>> qualifiers("抬阁(芯子、铁枝、飘色)(宽城背杆)")
     ['芯子、铁枝、飘色', '宽城背杆']
     """
-    return _GROUP.findall(label)
+    return [label[start + 1 : stop - 1] for start, stop in _groups(label)]

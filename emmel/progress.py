@@ -9,9 +9,6 @@ import sys
 def progress(iterable, *, desc: str, total: int | None = None, **kwargs):
     from tqdm.auto import tqdm
 
-    disable = os.environ.get("EMMEL_PROGRESS", "auto")
-    if disable == "auto":
-        disable = not sys.stderr.isatty()
-    else:
-        disable = disable in ("0", "off", "false")
+    setting = os.environ.get("EMMEL_PROGRESS", "auto")
+    disable = not sys.stderr.isatty() if setting == "auto" else setting in ("0", "off", "false")
     return tqdm(iterable, desc=desc, total=total, disable=disable, leave=False, dynamic_ncols=True, **kwargs)

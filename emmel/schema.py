@@ -6,7 +6,7 @@ callers add the file and line. ``to_dict`` gives the canonical JSON object.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 SPLITS = ("train", "dev", "test")
@@ -44,7 +44,7 @@ class Entity:
     source_urls: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Entity":
+    def from_dict(cls, data: dict) -> Entity:
         return cls(
             id=_require(data, "id", str),
             label=_require(data, "label", str),
@@ -82,7 +82,7 @@ class Sample:
     augmentation: dict | None = None
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Sample":
+    def from_dict(cls, data: dict) -> Sample:
         split = _require(data, "split", str)
         if split not in SPLITS:
             raise ValueError(f"field 'split' must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -117,7 +117,7 @@ class Reject:
     duplicate_of: str | None = None
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Reject":
+    def from_dict(cls, data: dict) -> Reject:
         return cls(
             record=_require(data, "record", str),
             reason=_require(data, "reason", str),
@@ -130,6 +130,3 @@ class Reject:
     def to_dict(self) -> dict:
         return asdict(self)
 
-
-SAMPLE_FIELDS = tuple(f.name for f in fields(Sample))
-ENTITY_FIELDS = tuple(f.name for f in fields(Entity))

@@ -21,11 +21,12 @@ import os
 from pathlib import Path
 
 from emmel.errors import EmmelError
-from emmel.io import open_regular
+from emmel.io import encoding_label, open_regular
+
+__all__ = ["DETECTED", "check_encoding", "detect_encoding", "encoding_label"]
 
 DETECTED = ("utf-8", "utf-8-sig", "gb18030")  # what detection can answer
 _ASCII_PROBE = b'{"record_id": "a1", "title": "x"},\r\n\t'
-_LABELS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8 with BOM", "gb18030": "GB18030", "gbk": "GBK", "gb2312": "GB2312", "big5": "Big5"}
 
 
 def check_encoding(name: str) -> str:
@@ -42,11 +43,6 @@ def check_encoding(name: str) -> str:
     if not compatible:
         raise EmmelError(f"encoding {name!r} is not ASCII-compatible; save the file as UTF-8 (or GB18030) first")
     return canonical
-
-
-def encoding_label(name: str) -> str:
-    """How reports and the dataset card name an encoding."""
-    return _LABELS.get(name, name)
 
 
 def _decodes(raw: bytes, encoding: str) -> bool:

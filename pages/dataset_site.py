@@ -19,9 +19,7 @@ dataset was built from) their images are shown next to the kept sample they dupl
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import shutil
 import sys
 import time
@@ -39,9 +37,12 @@ from emmel.progress import progress
 from emmel.schema import SPLITS, Sample
 from pages.html import Html, el, href, js_literal
 from pages.layout import Frame, write_assets
-from pages.output import GENERATOR, MARKER, check_output
+from pages.naming import safe_name
+from pages.output import KIND, check_site_output
 from pages.predictions import Run, read_run
 from pages.thumbs import Thumbnails
+
+SITE_FILE = "site.json"  # what the site was made from (the output marker is emmel.io.MARKER)
 
 
 @dataclass
@@ -63,17 +64,6 @@ class SiteReport:
     placeholders: int
     seconds: float
     warnings: list[str] = field(default_factory=list)
-
-
-_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
-
-
-def safe_name(identifier: str) -> str:
-    """A file name for an id: the id itself when it is plain (``E1f0c3a9d5e21``), else ``_`` + a hash,
-    so no id from the data can name a path outside its folder or collide with a page of the site."""
-    if _SAFE.fullmatch(identifier) and not re.search(r"-p\d+$", identifier) and not identifier.endswith(".html"):
-        return identifier
-    return "_" + hashlib.sha256(identifier.encode("utf-8")).hexdigest()[:20]
 
 
 class GraphView:
@@ -384,7 +374,7 @@ def build_site(dataset_dir: str | os.PathLike, out: str | os.PathLike, *, result
     dataset_dir, out = Path(dataset_dir), Path(out)
     dataset = Dataset.load(dataset_dir)
     inputs = [dataset_dir] + ([Path(results)] if results else []) + [Path(s) for s in sources]
-    previous = check_output(out, overwrite=overwrite, inputs=inputs)
+    previous = check_site_output(out, overwrite=overwrite, inputs=inputs)
     warnings: list[str] = []
     run = read_run(results, {s.id for s in dataset.all_samples()}) if results else None
     if run is not None:
@@ -395,7 +385,7 @@ def build_site(dataset_dir: str | os.PathLike, out: str | os.PathLike, *, result
             warnings.append(f"warning: {results}: the run was made on another KB (kb.jsonl sha256 differs); predictions are shown as they are")
     raw_images = _resolve_sources(dataset, list(sources), warnings)
     graph = _load_graph(dataset)
-    with atomic_directory(out, overwrite=True) as tmp:
+    with atomic_directory(out, kind=KIND, overwrite=overwrite, inputs=inputs) as tmp:
         site = Site(dataset, tmp, graph, run, options, previous)
         site.warnings += warnings
         write_assets(tmp)
@@ -409,7 +399,7 @@ def build_site(dataset_dir: str | os.PathLike, out: str | os.PathLike, *, result
             site_results.write(site)
         write_search(site)
         counts = dataset.counts()
-        write_json(tmp / MARKER, {"generator": GENERATOR, "tool": TOOL, "dataset": site.name, "pages": site.pages,
+        write_json(tmp / SITE_FILE, {"generator": "emmel view", "tool": TOOL, "dataset": site.name, "pages": site.pages,
                                   "samples": len(site.samples), "entities": len(dataset.kb), "rejected": counts["rejected"],
                                   "results": bool(run), "models": sorted(run.models) if run else []})
         files = [(p.relative_to(tmp).parts[0], p.stat().st_size) for p in tmp.rglob("*") if p.is_file()]

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from emmel.kg import entity_node
 from emmel.labels import base_name
-from pages.dataset_site import safe_name
 from pages.html import el, external, kv_table, table
 from pages.layout import section
+from pages.naming import safe_name
 from pages.paginate import pager, paginate
 
 RELATION_TITLES = {"property:category": "category", "property:ethnic_group": "ethnic group", "property:located_in": "located in",
@@ -132,8 +132,8 @@ def write_graph(site) -> None:
     for node, n in counts.items():
         if not n:
             continue
-        members = sorted((m.partition(":")[2] for m in g.members(node)), key=lambda eid: (-len(site.by_entity.get(eid, ())), site.entities[eid].label if eid in site.entities else eid))
-        members = [m for m in members if m in site.entities]
+        members = [m.partition(":")[2] for m in g.members(node) if m.partition(":")[2] in site.entities]
+        members.sort(key=lambda eid: (-len(site.by_entity.get(eid, ())), site.entities[eid].label))
         stem = safe_name(node)
         kind = next(iter(sorted(g.types.get(node, {"node"})))).partition(":")[2]
         crumbs = _place_chain(site, node, 1) if kind in ("Province", "Prefecture", "County", "City") else _node_link(site, node, 1)
@@ -141,7 +141,8 @@ def write_graph(site) -> None:
         for page in paginate(members, site.options.rows_per_page):
             body = [el("p", el("a", "Graph", href="../graph.html"), " › ", crumbs, class_="crumbs"),
                     el("h1", g.name(node)), el("p", f"{kind} · {len(members):,} entities", class_="sub"),
-                    section("Places below", el("div", [[_node_link(site, c, 1), el("span", str(counts[c]), class_="count"), " "] for c in children], class_="tags"))
+                    section("Places below", el("div", [[_node_link(site, c, 1), el("span", str(counts[c]), class_="count"), " "]
+                                                       for c in children], class_="tags"))
                     if children and page.number == 1 else None,
                     pager(page, stem, len(members)),
                     section(None, table(["", "label", "category", "region", "ethnic group", "samples", "train / dev / test"],

@@ -9,6 +9,7 @@ from emmel.schema import FORMAT_VERSION
 from emmel.stats import table1
 from pages.html import el, table
 from pages.layout import section
+from pages.naming import safe_name
 from pages.site_rejects import REASONS, reason_href
 
 
@@ -75,8 +76,6 @@ def results_summary(site, depth: int = 0) -> object:
 
 
 def _model_file(model: str) -> str:
-    from pages.dataset_site import safe_name
-
     return safe_name(model) + ".html"
 
 
@@ -111,7 +110,8 @@ def write(site, plots: list[str]) -> None:
     sources = [s for s in meta.get("sources", []) if isinstance(s, dict)]
     if sources:
         body.append(section("Sources", table(["source", "kind", "records", "records sha256"],
-                                             [[s.get("name", ""), s.get("kind", ""), s.get("records", ""), el("span", str(s.get("records_sha256", ""))[:16], class_="mono")]
+                                             [[s.get("name", ""), s.get("kind", ""), s.get("records", ""),
+                                               el("span", str(s.get("records_sha256", ""))[:16], class_="mono")]
                                               for s in sources], numeric=(2,))))
     licenses = Counter(s.license or "(none given)" for s in site.originals)
     if licenses:

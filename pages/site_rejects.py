@@ -9,6 +9,7 @@ from collections import defaultdict
 from emmel.schema import Reject
 from pages.html import el, href, table
 from pages.layout import section
+from pages.naming import safe_name
 from pages.paginate import pager, paginate
 
 # What each reason means, for readers of the site (the codes are documented in docs/FORMAT.md).
@@ -38,8 +39,6 @@ REASONS = {
 
 
 def reason_href(reason: str, depth: int) -> str:
-    from pages.dataset_site import safe_name
-
     return "../" * depth + href("rejects", safe_name(reason) + ".html")
 
 
@@ -78,7 +77,8 @@ def write(site) -> None:
     body = [el("h1", "Rejects"),
             el("p", f"{total:,} of {counts['input_records']:,} input records were dropped, each with its reason. "
                "A duplicate is shown beside the kept sample it points at. ", sources_note, class_="sub"),
-            section("By reason", table(["reason", "what it means", "records"], rows, numeric=(2,)) if rows else el("p", "Nothing was rejected.", class_="note"))]
+            section("By reason", table(["reason", "what it means", "records"], rows, numeric=(2,)) if rows
+                    else el("p", "Nothing was rejected.", class_="note"))]
     site.write("rejects.html", "Rejects", body, active="Rejects")
     for reason, ks in sorted(by_reason.items()):
         stem = reason_href(reason, 0)[len("rejects/"):-len(".html")]

@@ -3,8 +3,8 @@ rank, the top prediction and its scores), paginated."""
 
 from __future__ import annotations
 
-from pages.dataset_site import safe_name
 from pages.html import el
+from pages.naming import safe_name
 from pages.paginate import pager, paginate
 from pages.site_overview import results_summary
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 from emmel.schema import SPLITS
-from pages.dataset_site import safe_name
 from pages.html import el, external, kv_table
 from pages.layout import section
+from pages.naming import safe_name
 from pages.paginate import pager, paginate
 from pages.site_rejects import reject_card
 
@@ -29,6 +29,10 @@ def _score(value: float):
     return el("span", f"{value:.3f}", class_="score")
 
 
+def _column_class(i: int) -> str | None:
+    return "num rank" if i == 0 else "num" if i >= 2 else None
+
+
 def predictions_section(site, sample) -> object | None:
     preds = site.run.for_sample(sample.id) if site.run is not None else []
     if not preds:
@@ -43,9 +47,8 @@ def predictions_section(site, sample) -> object | None:
         rank = pred.gold_rank
         verdict = el("span", "correct" if rank == 1 else f"gold at rank {rank}" if rank else "gold not in the ranking",
                      class_="badge ok" if rank == 1 else "badge warn")
-        cls = lambda i: "num rank" if i == 0 else "num" if i >= 2 else None
-        head = el("thead", el("tr", [el("th", h, class_=cls(i)) for i, h in enumerate(["rank", "entity", "score", *names])]))
-        body = el("tbody", [el("tr", [el("td", c, class_=cls(i)) for i, c in enumerate(cells)], class_="gold" if gold else None)
+        head = el("thead", el("tr", [el("th", h, class_=_column_class(i)) for i, h in enumerate(["rank", "entity", "score", *names])]))
+        body = el("tbody", [el("tr", [el("td", c, class_=_column_class(i)) for i, c in enumerate(cells)], class_="gold" if gold else None)
                             for cells, gold in rows])
         blocks.append(el("div", el("h3", model, " ", el("span", pred.protocol, class_="badge muted"), " ", verdict), el("table", head, body)))
     return section("Predictions", el("p", "Top entities per model, best first; the gold row is highlighted.", class_="note"), blocks, id="predictions")
@@ -61,7 +64,8 @@ def suspect_section(sample) -> object | None:
         content = _kv(rows)
     else:
         content = el("p", _value("suspect", suspect))
-    return section("Flagged as a possible mismatch", el("p", "A model scored this image and text far below the entity's typical pairs.", class_="note"), content)
+    why = el("p", "A model scored this image and text far below the entity's typical pairs.", class_="note")
+    return section("Flagged as a possible mismatch", why, content)
 
 
 def candidate_item(site, eid: str, gold: bool):
@@ -102,7 +106,8 @@ def write_sample_page(site, s) -> None:
         image = site.img(site.sample_thumb.get(s.id), 1, alt="image not available")
     group = site.by_group.get(s.group, []) if s.group else []
     facts = [
-        ["entity", el("span", site.entity_link(s.entity_id, 1), " ", el("span", " — ".join(x for x in (e.category, e.region) if x), class_="note") if e else None)],
+        ["entity", el("span", site.entity_link(s.entity_id, 1), " ",
+                      el("span", " — ".join(x for x in (e.category, e.region) if x), class_="note") if e else None)],
         ["split", el("span", s.split, class_=f"badge {s.split}")],
         ["id", el("span", s.id, class_="mono")],
         ["image", el("span", f"{s.width}×{s.height} px · ", el("span", f"sha256 {s.image_sha256[:16]}… · pHash {s.phash}", class_="mono"),
@@ -138,7 +143,8 @@ def write_galleries(site) -> None:
     by_split = {split: sorted((s for s in site.originals if s.split == split),
                               key=lambda s: (site.entities[s.entity_id].label if s.entity_id in site.entities else "", s.id)) for split in SPLITS}
     for split, samples in by_split.items():
-        tabs = el("div", [el("a", f"{name} ({len(by_split[name]):,})", href=f"{name}.html", class_="active" if name == split else None) for name in SPLITS], class_="tabs")
+        tabs = el("div", [el("a", f"{name} ({len(by_split[name]):,})", href=f"{name}.html", class_="active" if name == split else None)
+                          for name in SPLITS], class_="tabs")
         for page in paginate(samples, site.options.per_page):
             body = [el("h1", f"{split} samples"),
                     el("p", "Original samples, grouped by entity; augmented copies are on their originals' pages.", class_="sub"),

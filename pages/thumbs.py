@@ -11,8 +11,8 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emmel.engines import map_ordered
 from emmel.images import ImageProblem, open_image
+from emmel.parallel import map_ordered
 
 SIZE = 192  # longest side, pixels
 QUALITY = 78

@@ -35,7 +35,10 @@ def train(n: int = 11, batch_size: int = 5, epochs: int = 3, seed: int = 3) -> t
     """The same seeded data and model on every rank; dev score = −MSE on a held-out set."""
     torch.manual_seed(0)
     x, dev_x = torch.randn(n, 4), torch.randn(6, 4)
-    target = lambda inputs: inputs @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.3
+
+    def target(inputs):
+        return inputs @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.3
+
     y, dev_y = target(x), target(dev_x)
     model = Regressor()
     dist = DistContext.from_env("cpu") if requested() else DistContext()

@@ -19,16 +19,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_emmel(*args, cwd=None, env: dict | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
+def run_emmel(*args, cwd=None, env: dict | None = None, timeout: float | None = None, input: str | None = None) -> subprocess.CompletedProcess:
     """``python -m emmel ARGS`` in a subprocess with this checkout first on the path.
 
     ``EMMEL_REDIS_URL`` is dropped so a developer's shell cannot switch a test crawl to Redis;
-    ``env`` adds variables on top.
+    ``env`` adds variables on top; ``input`` is fed on stdin (otherwise stdin is empty).
     """
     full_env = {k: v for k, v in os.environ.items() if k != "EMMEL_REDIS_URL"}
     full_env.update({"PYTHONPATH": str(ROOT), **(env or {})})
     return subprocess.run([sys.executable, "-m", "emmel", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, env=full_env, timeout=timeout)
+                          cwd=cwd, env=full_env, timeout=timeout, input=input if input is not None else "")
 
 
 def finishes(function, *args, seconds: float = 10.0, **kwargs):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from tests.helpers import free_port
 
 REPO = Path(__file__).resolve().parents[1]

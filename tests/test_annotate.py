@@ -16,8 +16,8 @@ from annotation.tasks import read_tasks
 from emmel.cli import main
 from emmel.dataset import Dataset
 from emmel.errors import EmmelError
+from emmel.integrity import check
 from emmel.io import read_json, read_jsonl, write_jsonl
-from emmel.stats import check
 from tests.dataset_factory import make_dataset
 from tests.ls_export import entity, json_export, json_min_export, note, reject, write
 
@@ -134,7 +134,8 @@ def test_predictions_reorder_candidates_and_pre_annotate(base, tmp_path):
     ids = dataset.candidates["test"][sample.id]
     wrong = next(e for e in ids if e != sample.entity_id)
     path = tmp_path / "mcr.jsonl"
-    write_jsonl(path, [{"sample_id": sample.id, "model_version": "mcr-v1", "ranking": [{"entity_id": sample.entity_id, "score": 0.2}, {"entity_id": wrong, "score": 0.7}]}])
+    ranking = [{"entity_id": sample.entity_id, "score": 0.2}, {"entity_id": wrong, "score": 0.7}]
+    write_jsonl(path, [{"sample_id": sample.id, "model_version": "mcr-v1", "ranking": ranking}])
     tasks = by_sample(make_tasks(dataset, splits=("test",), images=ImageURLs(mode="http", prefix="http://h"), predictions=path))
     task = tasks[sample.id]
     assert values(task)[:2] == [wrong, sample.entity_id]
@@ -227,17 +228,16 @@ def test_edits_relink_reject_nil_and_notes(tmp_path):
     dev, test = dataset.samples["dev"], dataset.samples["test"]
     train = sorted((s for s in dataset.samples["train"] if s.augmented_from is None), key=lambda s: s.id)
     augmented = {s.augmented_from: s for s in dataset.samples["train"] if s.augmented_from}
-    # a dev sample relinked to an entity outside its dataset candidate set (offered via the task list)
+    # a dev sample relinked to another entity of its candidate set
     relink_dev = dev[0]
-    outside = next(e.id for e in dataset.kb if e.id not in dataset.candidates["dev"][relink_dev.id])
-    tasks[relink_dev.id]["data"]["candidates"].insert(0, {"value": outside, "html": "x"})
+    inside = next(e for e in dataset.candidates["dev"][relink_dev.id] if e != relink_dev.entity_id)
     # a train sample with an augmented copy, relinked to a train candidate
     relink_train = next(s for s in train if s.id in augmented)
     train_target = values(tasks[relink_train.id])[1]
     rejected = next(s for s in train if s.id in augmented and s is not relink_train)
     nil = test[0]
     annotations = {
-        relink_dev.id: [[entity(outside)], [entity(outside), note("标签应为另一个项目")], [entity(relink_dev.entity_id)]],
+        relink_dev.id: [[entity(inside)], [entity(inside), note("标签应为另一个项目")], [entity(relink_dev.entity_id)]],
         relink_train.id: [[entity(train_target)]],
         rejected.id: [[reject("bad_image", "image_text_mismatch"), note("拼图")], [reject("bad_image")]],
         nil.id: [[entity(NIL)]],
@@ -251,9 +251,8 @@ def test_edits_relink_reject_nil_and_notes(tmp_path):
     assert check(tmp_path / "v2") == []
     new = Dataset.load(tmp_path / "v2")
     samples = {s.id: s for s in new.all_samples()}
-    assert samples[relink_dev.id].entity_id == outside
-    cands = new.candidates["dev"][relink_dev.id]
-    assert outside in cands and relink_dev.entity_id in cands and len(cands) == 5  # old gold kept as a hard negative
+    assert samples[relink_dev.id].entity_id == inside
+    assert new.candidates["dev"][relink_dev.id] == dataset.candidates["dev"][relink_dev.id]  # old gold kept as a hard negative
     assert samples[relink_train.id].entity_id == train_target
     assert samples[augmented[relink_train.id].id].entity_id == train_target  # the augmented copy follows
     assert rejected.id not in samples and augmented[rejected.id].id not in samples
@@ -355,7 +354,7 @@ def test_unknown_and_invalid_tasks_are_reported_and_skipped(tmp_path, capsys):
     report = read_json(tmp_path / "r.json")
     assert [u["sample_id"] for u in report["unknown_ids"]] == ["Sdoesnotexist"]
     problems = {p["sample_id"]: p["problem"] for p in report["invalid"]}
-    assert "not among the task's candidates" in problems[dev[0].id]
+    assert "not among the candidates the dataset offers" in problems[dev[0].id]
     assert "unknown reject reason 'not-a-reason'" in problems[dev[2].id]
     assert "leaves its folder" in problems[test[0].id]
     assert "not a plain relative path" in problems[test[1].id]
@@ -409,7 +408,7 @@ def test_all_unknown_ids_means_wrong_dataset(base, tmp_path):
 def test_import_never_writes_in_place(base, tmp_path, capsys):
     path = write(tmp_path / "export.json", json_export(http_tasks(base)))
     assert main(["annotate", "import", str(base), str(path), "--out", str(base), "--overwrite"]) == 2
-    assert "in place" in capsys.readouterr().err
+    assert "the input itself" in capsys.readouterr().err
     assert check(base) == []
 
 

@@ -16,11 +16,12 @@ from annotation.images import ImageURLs
 from annotation.roundtrip import import_file, make_tasks
 from emmel.dataset import Dataset
 from emmel.errors import EmmelError
-from emmel.stats import check
+from emmel.integrity import check
 from tests.dataset_factory import make_dataset
 from tests.ls_export import entity, json_export, json_min_export, note, reject, write
 
-SETTINGS = settings(max_examples=int(os.environ.get("EMMEL_HYPOTHESIS_EXAMPLES", "20")), deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(max_examples=int(os.environ.get("EMMEL_HYPOTHESIS_EXAMPLES", "20")), deadline=None, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 datasets = st.fixed_dictionaries({
     "n_entities": st.integers(2, 9),
@@ -38,7 +39,9 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 
 def export_for(folder: Path, chosen: list[str], mode: str) -> list[dict]:
-    images = {"http": ImageURLs(mode="http", prefix="https://h.example/d"), "local-files": ImageURLs(mode="local-files", document_root=str(folder.parent)), "inline": ImageURLs(mode="inline")}[mode]
+    images = {"http": ImageURLs(mode="http", prefix="https://h.example/d"),
+              "local-files": ImageURLs(mode="local-files", document_root=str(folder.parent)),
+              "inline": ImageURLs(mode="inline")}[mode]
     originals = {s.split for s in Dataset.load(folder).all_samples()}
     return make_tasks(Dataset.load(folder), splits=[s for s in chosen if s in originals] or sorted(originals), images=images)
 

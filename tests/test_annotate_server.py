@@ -10,8 +10,8 @@ from annotation.roundtrip import import_file
 from annotation.server import fetch_export
 from emmel.cli import main
 from emmel.dataset import Dataset
+from emmel.integrity import check
 from emmel.io import read_json, read_jsonl, write_jsonl
-from emmel.stats import check
 from tests.dataset_factory import make_dataset
 from tests.ls_export import entity, note, reject
 from tests.ls_server import label_studio  # noqa: F401  (session fixture)
@@ -93,7 +93,7 @@ def test_push_annotate_pull(label_studio, legacy_token, tmp_path, capsys):  # no
     assert main(["annotate", "pull", str(project), "--url", server.url, "--dataset", str(folder), "--out", str(out),
                  "--save-export", str(tmp_path / "export.json"), "--report", str(tmp_path / "report.json")]) == 0
     captured = capsys.readouterr()
-    assert "not among the task's candidates" in captured.err and "changed 1" in captured.out
+    assert "not among the candidates the dataset offers" in captured.err and "changed 1" in captured.out
     report = read_json(tmp_path / "report.json")
     assert report["tasks_seen"] == len(originals) and report["format"] == "JSON"
     assert (report["changed"], report["rejected"], report["nil"], report["conflicting"], report["confirmed"]) == (1, 1, 1, 1, 1)

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from emmel.cli import main
-from emmel.synth.learnable import LearnableConfig, write_learnable
 from tests.mcr_fixtures import HAVE_CNCLIP, save_cnclip_checkpoint, tiny_bert_folder, tiny_cnclip, tiny_hf_clip_folder
+from tests.synth.learnable import LearnableConfig, write_learnable
 
 SMALL = LearnableConfig(crafts=3, places=3, train_per_entity=12, dev_per_entity=3, test_per_entity=3, candidates=8)
 TINY = LearnableConfig(crafts=2, places=2, train_per_entity=4, dev_per_entity=1, test_per_entity=1, candidates=4, min_side=64, max_side=96)

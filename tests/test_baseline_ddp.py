@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from baseline.distributed import shard
-from emmel.synth.learnable import LearnableConfig, write_learnable
-from tests.test_baseline_benchmark import cli, error_line
 from tests.helpers import free_port
+from tests.synth.learnable import LearnableConfig, write_learnable
+from tests.test_baseline_benchmark import cli, error_line
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = LearnableConfig(crafts=2, places=2, train_per_entity=6, dev_per_entity=2, test_per_entity=2, candidates=4, min_side=64, max_side=96)
@@ -91,7 +91,7 @@ def test_torchrun_benchmark_on_two_cpu_ranks(tmp_path):
     # (they differ only in the random negatives and dropout masks the second rank draws).
     for a, b in zip(ddp["training"]["text-text"]["history"], one["training"]["text-text"]["history"], strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=0.1)
-    for name, row in ddp["results"].items():
+    for row in ddp["results"].values():
         assert 0 <= row["test"]["top1"] <= row["test"]["top5"] <= 100
 
 

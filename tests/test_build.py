@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from emmel import __version__
 from emmel.build import run_build
 from emmel.config import load_config
 from emmel.dataset import Dataset
+from emmel.integrity import check
 from emmel.io import read_jsonl
 from emmel.kb import entity_id
-from emmel.stats import check
 from tests.helpers import run_emmel as emmel
 from tests.messy import encode, make_messy_source, pattern_image
 
 ROOT = Path(__file__).resolve().parents[1]
+PINS = ROOT / "tests" / "pinned" / "messy_build.json"
+PINNED_LIBRARIES = ("numpy", "pillow", "albumentations", "opencv-python-headless", "pyarrow", "matplotlib", "opencc-python-reimplemented")
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +85,25 @@ def test_check_passes_and_card(built):
 
     train = pd.read_parquet(out / "parquet" / "train.parquet")
     assert len(train) == len(read_jsonl(out / "train.jsonl"))
+
+
+def test_card_front_matter_lets_datasets_load_the_folder(built, tmp_path):
+    """The card's YAML header points the real `datasets` package at the Parquet files: no arguments needed."""
+    from datasets import load_dataset
+
+    out, report = built
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("---\npretty_name: \"EMMEL\"\n") and "\n---\n\n# EMMEL dataset card\n" in card
+    assert "- 1K<n<10K" not in card and "- n<1K" in card and "## Statistics (Table 1)" in card  # old content kept
+    cache = str(tmp_path / "hf-cache")
+    splits = load_dataset(str(out), cache_dir=cache)
+    assert set(splits) == {"train", "dev", "test"}
+    for split, rows in splits.items():
+        jsonl = read_jsonl(out / f"{split}.jsonl")
+        assert rows.num_rows == len(jsonl) == report.counts["samples"][split]
+        assert sorted(rows["id"]) == sorted(r["id"] for r in jsonl)
+    kb = load_dataset(str(out), "kb", cache_dir=cache)["kb"]
+    assert sorted(kb["label"]) == sorted(r["label"] for r in read_jsonl(out / "kb.jsonl"))
 
 
 def test_normalisation_and_kb(built):
@@ -165,10 +189,11 @@ def test_generic_csv_import_with_mapping(tmp_path):
         rows.append(f"{name},{name}在林中 {k},pics/{k}.jpg,animal")
     (tmp_path / "animals.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     result = emmel("build", tmp_path / "animals.csv", "--map", "title=name,text=caption,image=file,category=kind",
-                   "--out", tmp_path / "ANIMALS", "--lambda", "3", "--no-plots")
+                   "--out", tmp_path / "ANIMALS", "--lambda", "3", "--no-plots", "--line-ids")
     assert result.returncode == 0, result.stderr
     assert "kept" in result.stdout
     ds = Dataset.load(tmp_path / "ANIMALS")
+    assert sorted(s.source["record_id"] for s in ds.all_samples() if s.augmented_from is None) == [f"line{n}" for n in range(2, 7)]
     assert {e.label for e in ds.kb} == {"东北虎", "大熊猫", "丹顶鹤"}
     assert all(e.category == "animal" for e in ds.kb)
     assert emmel("stats", "--check", tmp_path / "ANIMALS").returncode == 0
@@ -197,7 +222,7 @@ def test_cli_errors_are_one_line(messy, tmp_path):
     for args, needle in cases:
         result = emmel(*args)
         assert result.returncode == 2, (args, result.stderr)
-        lines = [l for l in result.stderr.splitlines() if l.strip()]
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and needle in lines[0] and "Traceback" not in result.stderr, result.stderr
     assert not (tmp_path / "o").exists()
 
@@ -220,3 +245,45 @@ def test_check_detects_tampering(built, tmp_path):
     assert any("not among the candidates" in p for p in problems)
     result = emmel("stats", "--check", copy)
     assert result.returncode == 1 and "problem" in result.stdout
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in PINNED_LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def test_build_bytes_are_pinned(built):
+    """Every file of the messy build has the sha256 pinned in tests/pinned/messy_build.json.
+
+    `emmel build` promises that the same inputs and seed give a byte-identical folder, also across
+    versions of emmel: a refactoring must not change a single byte, and a change of the dataset's
+    content (a rule, a default, the card) must be a decision, recorded by re-pinning in the same
+    commit with the reason in its message. A failure names the files that changed.
+
+    The pins also depend on the libraries that encode bytes: Pillow (the test's source JPEGs, the
+    augmented copies, and so every image sha256 and pHash in the JSONL), pyarrow (its version is in
+    every Parquet footer), matplotlib (plots). After upgrading one of them, check that the old emmel
+    commit gives the new bytes too, then re-pin: ``EMMEL_REPIN=1 pytest tests/test_build.py -k pinned``.
+    """
+    out, _ = built
+    files = {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+             for p in sorted(out.rglob("*")) if p.is_file()}
+    if os.environ.get("EMMEL_REPIN"):
+        PINS.parent.mkdir(exist_ok=True)
+        PINS.write_text(json.dumps({"emmel": __version__, "libraries": _library_versions(), "files": files},
+                                   indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        pytest.fail(f"re-pinned {len(files)} files in {PINS}; review `git diff` and commit it with the reason")
+    pinned = json.loads(PINS.read_text(encoding="utf-8"))
+    changed = sorted(rel for rel in files.keys() & pinned["files"].keys() if files[rel] != pinned["files"][rel])
+    added, gone = sorted(files.keys() - pinned["files"].keys()), sorted(pinned["files"].keys() - files.keys())
+    assert not (changed or added or gone), (
+        f"the build's bytes changed: {len(changed)} files differ (e.g. {changed[:5]}), {len(added)} new (e.g. {added[:3]}), "
+        f"{len(gone)} gone (e.g. {gone[:3]}); libraries when pinned {pinned['libraries']}, now {_library_versions()}"
+    )

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from crawlers.mirror_server import serve_mirror
 from emmel.sources import read_raw_records
-from emmel.synth.mirror import MirrorConfig, generate_mirror
-from emmel.synth.serve import serve_mirror
 from tests.helpers import run_emmel
+from tests.synth.mirror import MirrorConfig, generate_mirror
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--no-throttle", "--backoff", "0.05", "--no-progress"]

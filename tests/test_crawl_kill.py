@@ -29,9 +29,9 @@ from pathlib import Path
 
 import pytest
 
-from emmel.synth.mirror import MirrorConfig, generate_mirror
-from emmel.synth.serve import serve_mirror
+from crawlers.mirror_server import serve_mirror
 from tests.helpers import ROOT, free_port, run_emmel
+from tests.synth.mirror import MirrorConfig, generate_mirror
 
 # Fast but not instant: the server's latency keeps a crawl running long enough to be killed late.
 FLAGS = ["--no-throttle", "--concurrency", "2", "--backoff", "0", "--no-progress"]

@@ -1,4 +1,4 @@
-"""The generated site mirror (emmel.synth.mirror) and its server (emmel.synth.serve)."""
+"""The generated site mirror (tests.synth.mirror) and its server (crawlers.mirror_server)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from emmel.synth.mirror import NOTE, MirrorConfig, generate, generate_mirror
-from emmel.synth.serve import Routes, serve_mirror
+from crawlers.mirror_server import Routes, serve_mirror
+from tests.synth.mirror import NOTE, MirrorConfig, generate, generate_mirror
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = ROOT / "data" / "mirror"
@@ -33,7 +33,7 @@ def test_generation_is_deterministic_and_seeded():
 
 
 def test_bundled_mirror_is_what_the_generator_writes(tmp_path):
-    """data/mirror is reproducible with `python -m emmel.synth.mirror --out data/mirror`."""
+    """data/mirror is reproducible with `python -m tests.synth.mirror --out data/mirror`."""
     generate_mirror(tmp_path / "m", MirrorConfig())
     assert _files(tmp_path / "m") == _files(BUNDLED)
 
@@ -74,7 +74,7 @@ def test_bundled_mirror_content():
         if e["page"].startswith("guizhou/"):
             assert "charset=gb2312" in text
     readme = (BUNDLED / "README.md").read_text(encoding="utf-8")
-    assert "generated" in readme and "python -m emmel.synth.mirror --out data/mirror" in readme
+    assert "generated" in readme and "python -m tests.synth.mirror --out data/mirror" in readme
 
 
 def _features(path: Path) -> np.ndarray:
@@ -92,7 +92,7 @@ def test_pictures_of_one_entity_share_a_visual_signature():
     manifest = json.loads((BUNDLED / "manifest.json").read_text(encoding="utf-8"))
     feats, labels = [], []
     for site in manifest["sites"].values():
-        for idx, e in enumerate(site["entities"]):
+        for e in site["entities"]:
             for pic in e["pictures"]:
                 if pic["kind"] == "ok":
                     feats.append(_features(BUNDLED / pic["path"]))

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from emmel.synth.mirror import MirrorConfig, generate_mirror
-from emmel.synth.serve import serve_mirror
+from crawlers.mirror_server import serve_mirror
 from tests.helpers import free_port, run_emmel
+from tests.synth.mirror import MirrorConfig, generate_mirror
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.redis

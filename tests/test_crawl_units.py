@@ -8,16 +8,16 @@ import json
 import pytest
 from scrapy.http import HtmlResponse, Request, TextResponse
 
+from crawlers import redis_json
 from crawlers.ethnic import ethnic_group
 from crawlers.middlewares import EncodingFallbackMiddleware, backoff_delay
+from crawlers.mirror_server import file_key
 from crawlers.records import choose_text, clean_text, excerpt, item_to_records, split_batch, usable_label
-from crawlers.runner import CrawlOptions, build_settings, merge_outputs, summary, CrawlReport
-from crawlers import redis_json
+from crawlers.runner import CrawlOptions, CrawlReport, build_settings, merge_outputs, summary
 from crawlers.spiders.guizhou import parse_info
 from crawlers.spiders.ihchina import IhchinaSpider
 from emmel.errors import EmmelError
 from emmel.io import dumps
-from emmel.synth.serve import file_key
 
 
 def test_clean_text_unescapes_ihchina_content_once_or_twice():
@@ -232,3 +232,29 @@ def test_unknown_page_layout_is_counted_not_raised():
     detail = HtmlResponse("https://www.ihchina.cn/project_details/1.html", body=b"<html></html>", encoding="utf-8")
     assert list(spider.parse_detail(detail, record={})) == []  # KeyError inside: logged and counted
     assert FakeCrawler.stats["emmel/error/parse/KeyError"] == 1
+
+
+def test_spiders_come_from_scrapy_spider_loader(tmp_path, monkeypatch, capsys):
+    """One registry: a spider in a SPIDER_MODULES package is listed, accepted and loaded without editing anything else."""
+    from crawlers import settings
+    from crawlers.runner import check_options, spider_loader
+    from emmel.cli import main
+
+    package = tmp_path / "extra_spiders"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "museum.py").write_text(
+        "from crawlers.spiders.base import HeritageSpider\n\n\n"
+        "class MuseumSpider(HeritageSpider):\n"
+        "    name = 'museum'\n    site_name = 'A museum'\n    start_url = 'http://127.0.0.1:9/list.html'\n",
+        encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert sorted(spider_loader().list()) == ["guangdong", "guizhou", "ihchina"]
+    monkeypatch.setattr(settings, "SPIDER_MODULES", [*settings.SPIDER_MODULES, "extra_spiders"])
+    assert spider_loader().load("museum").site_name == "A museum"
+    assert main(["crawl", "--list"]) == 0
+    assert "museum     A museum  http://127.0.0.1:9/list.html" in capsys.readouterr().out
+    check_options(CrawlOptions(out=tmp_path / "raw", spiders=["museum", "ihchina"]))
+    with pytest.raises(EmmelError, match="unknown spider 'nope' \\(choose from guangdong, guizhou, ihchina, museum\\)"):
+        check_options(CrawlOptions(out=tmp_path / "raw", spiders=["nope"]))
+    assert CrawlOptions(out=tmp_path / "raw").spiders == ["guangdong", "guizhou", "ihchina", "museum"]

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from emmel.dataset import Dataset
-from emmel.stats import check
+from emmel.integrity import check
 from tests.helpers import run_emmel
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -200,8 +200,8 @@ def test_graph_files_are_byte_identical_across_processes(tmp_path):
 
 def test_datasets_carry_the_graph_and_check_it(tmp_path):
     from emmel.dataset import MANIFEST
+    from emmel.integrity import check
     from emmel.io import read_json
-    from emmel.stats import check
 
     folder = make_dataset(tmp_path / "ds")
     files = read_json(folder / MANIFEST)["files"]

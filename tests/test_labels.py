@@ -15,7 +15,7 @@ from emmel.candidates import CandidateIndex, select_candidates
 from emmel.kb import entity_id
 from emmel.labels import base_name, normalize_text, qualifiers
 from emmel.schema import Entity
-from emmel.synth.mirror import _make_entity, short_name
+from tests.synth.mirror import _make_entity, short_name
 
 
 @pytest.mark.parametrize(("label", "base", "quals"), [
@@ -29,7 +29,9 @@ from emmel.synth.mirror import _make_entity, short_name
     ("[苗族]古歌", "古歌", ["苗族"]),
     ("剪纸(泉州)】", "剪纸】", ["泉州"]),  # a stray closing bracket is kept
     ("剪纸(泉州】", "剪纸", ["泉州"]),  # mixed kinds pair up
-    ("剪纸（泉州（李尧宝）刻纸）", "剪纸刻纸）", ["泉州（李尧宝"]),  # no nesting: the group ends at the first closer
+    ("剪纸（泉州（李尧宝）刻纸）", "剪纸", ["泉州（李尧宝）刻纸"]),  # nested groups: the outer one goes whole (a real list entry)
+    ("剪纸(泉州(李)", "剪纸(泉州", ["李"]),  # an unclosed outer bracket is text; the inner group is a group
+    ("A(B[C)D]", "A", ["B[C)D"]),  # any opening kind pairs with any closing kind, innermost first
     ("剪纸(泉州", "剪纸(泉州", []),  # unbalanced: an opening bracket alone is kept
     ("剪纸)泉州(", "剪纸)泉州(", []),
     ("(查干萨日)", "(查干萨日)", ["查干萨日"]),  # only a qualifier: its own base name

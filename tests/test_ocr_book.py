@@ -10,13 +10,13 @@ from PIL import Image
 
 from emmel.errors import EmmelError
 from emmel.ocr.captions import strip_figure_refs
-from emmel.ocr.metrics import cer
 from emmel.ocr.pipeline import OcrConfig, ocr_pdf
 from emmel.ocr.types import iou
 from emmel.sources import iter_source, read_raw_records
-from emmel.synth.book import BookConfig, generate_book
-from emmel.synth.book_figures import draw_figure
 from tests.helpers import run_emmel as _emmel
+from tests.ocr_metrics import cer
+from tests.synth.book import BookConfig, generate_book
+from tests.synth.book_figures import draw_figure
 
 ROOT = Path(__file__).resolve().parents[1]
 DPI = 150  # CER is measured at 300 dpi in test_ocr_engines; here layout and records are the point
@@ -209,7 +209,8 @@ def test_blank_and_broken_pages_do_not_stop_the_book(tmp_path):
     assert summary["pages_without_text"] == [1]
     assert summary["records"] == 1 and read_raw_records(tmp_path / "raw")[0].source["page"] == 3
     assert "error" in (tmp_path / "raw" / "pages" / "p002.txt").read_text(encoding="utf-8")
-    assert (tmp_path / "raw" / "pages" / "p001.txt").read_text(encoding="utf-8").startswith("# page 1 · rapidocr · no text")  # no text layer: OCR ran, found nothing
+    # no text layer: OCR ran, found nothing
+    assert (tmp_path / "raw" / "pages" / "p001.txt").read_text(encoding="utf-8").startswith("# page 1 · rapidocr · no text")
 
 
 def test_bad_files_give_one_clear_error(tmp_path):

@@ -7,11 +7,11 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from emmel.errors import EmmelError
-from emmel.ocr.engines import PaddleOcrConfig, PaddleOcrEngine, make_engine
-from emmel.ocr.metrics import cer
 from emmel.ocr.pdf import PdfBook
 from emmel.ocr.pipeline import OcrConfig, analyse_page
-from emmel.synth.book import BookConfig, find_cjk_font, generate_book
+from emmel.ocr.recognizers import PaddleOcrConfig, PaddleOcrEngine, make_engine
+from tests.ocr_metrics import cer
+from tests.synth.book import BookConfig, find_cjk_font, generate_book
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ import pytest
 
 from emmel.errors import EmmelError
 from emmel.ocr.captions import describe, find_captions, pair_captions, title_from_caption, title_from_heading
-from emmel.ocr.engines import parse_tesseract_tsv, split_runs
 from emmel.ocr.figures import FigureConfig, detect_figures, embedded_figures
 from emmel.ocr.layout import analyse, parse_caption
-from emmel.ocr.metrics import cer
 from emmel.ocr.pdf import parse_pages
+from emmel.ocr.recognizers import parse_tesseract_tsv, split_runs
 from emmel.ocr.types import Figure, TextBox, iou
+from tests.ocr_metrics import cer
 
 EM = 10.0
 
@@ -47,13 +47,13 @@ def test_unaligned_columns_and_side_by_side_captions():
     boxes = column(["甲甲甲甲甲甲甲甲甲甲", "乙乙乙乙乙乙乙乙乙乙", "丙丙丙"], 50, 80, indent_first=False)
     boxes += column(["丁丁丁丁丁丁丁丁丁丁", "戊戊戊戊戊戊戊戊戊戊"], 250, 88, indent_first=False)
     lay = analyse(boxes)
-    assert [l.text[0] for l in lay.lines] == list("甲乙丙丁戊")
+    assert [line.text[0] for line in lay.lines] == list("甲乙丙丁戊")
     # two captions on one row, 11 pt apart in height, under two figures
     figs = [(50, 100, 200, 200), (250, 100, 400, 190)]
     caps = [run("图4-1撮罗子", 80, 210, size=9), run("图4-2桦皮船", 290, 199, size=9)]
     lay = analyse(caps, figures=figs)
-    assert [l.text for l in lay.lines] == ["图4-1撮罗子", "图4-2桦皮船"]
-    assert all(l.kind == "caption" for l in lay.lines)
+    assert [line.text for line in lay.lines] == ["图4-1撮罗子", "图4-2桦皮船"]
+    assert all(line.kind == "caption" for line in lay.lines)
 
 
 def test_paragraphs_split_at_indent_short_line_and_gap():

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pdfplumber
 
-from emmel.synth.book import BookConfig, generate_book, main
-from emmel.synth.book_figures import ITEMS, draw_figure
-from emmel.synth.book_text import ITEM_OF_CAPTION
+from tests.synth.book import BookConfig, generate_book, main
+from tests.synth.book_figures import ITEMS, draw_figure
+from tests.synth.book_text import ITEM_OF_CAPTION
 
 ROOT = Path(__file__).resolve().parents[1]
 

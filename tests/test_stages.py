@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emmel.candidates import CandidateIndex, select_candidates
 from emmel.config import SplitConfig, load_config
@@ -53,7 +54,7 @@ def test_split_assigns_every_group_once(sizes, seed):
 
 
 def test_candidates_deterministic_and_hard():
-    kb = [Entity(entity_id(l), l, category=c) for l, c in
+    kb = [Entity(entity_id(label), label, category=c) for label, c in
           [("春节", "民俗"), ("春节(查干萨日)", "民俗"), ("春节(黎族春节)", "民俗"), ("龙舞", "舞蹈")] +
           [(f"实体{i}", "其他") for i in range(30)]]
     index = CandidateIndex(kb)

@@ -7,8 +7,8 @@ from collections import defaultdict
 import numpy as np
 
 from emmel.dataset import Dataset
-from emmel.stats import check
-from emmel.synth.learnable import CRAFTS, PLACES, LearnableConfig, write_learnable
+from emmel.integrity import check
+from tests.synth.learnable import CRAFTS, PLACES, LearnableConfig, write_learnable
 
 CFG = LearnableConfig(crafts=3, places=3, train_per_entity=3, dev_per_entity=1, test_per_entity=2, candidates=6, min_side=80, max_side=140)
 

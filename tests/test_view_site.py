@@ -132,7 +132,10 @@ def test_pagination(chromium, site):
     out, dataset, _ = site
     train = [s for s in dataset.samples["train"] if s.augmented_from is None]
     with PageProblems(chromium, uri(out, "train.html")) as p:
-        cards = lambda: [a.get_attribute("href") for a in p.page.locator(".grid .card .text a").all()]
+
+        def cards():
+            return [a.get_attribute("href") for a in p.page.locator(".grid .card .text a").all()]
+
         first = cards()
         assert len(first) == SMALL.per_page
         assert p.page.inner_text(".pager .range").startswith(f"1–{SMALL.per_page} of {len(train)}")
@@ -210,11 +213,11 @@ def test_overwrite_replaces_only_a_site(built, tmp_path, capsys):
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
     assert main(["view", str(dataset), "--out", str(mine), "--overwrite"]) == 2
-    assert "not a site written by emmel view" in capsys.readouterr().err
+    assert "refusing to replace a folder emmel did not write" in capsys.readouterr().err
     assert (mine / "notes.txt").read_text() == "keep me"
-    for bad in (dataset, dataset / "site", dataset.parent):  # the dataset itself, inside it, around it
+    for bad, why in ((dataset, "input itself"), (dataset / "site", "must be outside"), (dataset.parent, "holds the input")):
         assert main(["view", str(dataset), "--out", str(bad), "--overwrite"]) == 2
-        assert "outside" in capsys.readouterr().err
+        assert why in capsys.readouterr().err
     site = tmp_path / "site"
     assert main(["view", str(dataset), "--out", str(site)]) == 0
     assert main(["view", str(dataset), "--out", str(site)]) == 2

@@ -4,7 +4,7 @@ image + caption extraction and item assembly."""
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 import scrapy
@@ -130,6 +130,6 @@ class HeritageSpider(scrapy.Spider):
         return HeritageItem(
             spider=self.name, entity_id=str(entity_id), title=title, category=category, region=region,
             ethnic_group=ethnic_group, batch=batch, year=year, num=num, description=description,
-            url=response.url, crawled_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            url=response.url, crawled_at=datetime.now(UTC).isoformat(timespec="seconds"),
             image_urls=[m["url"] for m in images], image_meta=images, images=[], problems=problems or [],
         )

@@ -6,7 +6,6 @@ import os
 import sys
 from pathlib import Path
 
-HELP = "Label Studio round trip: export/import tasks, push/pull to a server"
 DOC_ROOT_ENV = "LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT"
 URL_ENV = "LABEL_STUDIO_URL"
 MAX_WARNINGS = 20
@@ -17,10 +16,12 @@ def add_arguments(parser) -> None:
 
     config = sub.add_parser("config", help="print (or write) the Label Studio labeling config")
     config.add_argument("--out", help="write the XML here instead of printing it")
+    config.add_argument("--overwrite", action="store_true", help="replace --out if it is a labeling config emmel wrote")
 
     export = sub.add_parser("export", help="write Label Studio task JSON for a dataset")
     export.add_argument("dataset", help="dataset folder")
     export.add_argument("--out", required=True, help="task JSON file to write")
+    export.add_argument("--overwrite", action="store_true", help="replace --out if it is a task list emmel wrote")
     _task_options(export)
 
     imp = sub.add_parser("import", help="apply a Label Studio export (JSON or JSON_MIN) as a new dataset version")
@@ -54,7 +55,8 @@ def _import_options(parser) -> None:
     parser.add_argument("--out", required=True, help="new dataset folder to write (never the input)")
     parser.add_argument("--report", help="also write the full review report (JSON) here")
     parser.add_argument("--strict", action="store_true", help="refuse the whole export if any task is refused")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out (a dataset emmel wrote, never the input) and --report/--save-export if emmel wrote them")
 
 
 def run(args) -> int:
@@ -93,11 +95,10 @@ def _url(args) -> str:
 
 
 def _config(args) -> int:
-    from annotation.config import label_config
-    from emmel.io import atomic_write_text
+    from annotation.config import label_config, write_label_config
 
     if args.out:
-        atomic_write_text(args.out, label_config())
+        write_label_config(args.out, overwrite=args.overwrite)
         print(f"wrote {args.out}")
     else:
         sys.stdout.write(label_config())
@@ -111,7 +112,7 @@ def _export(args) -> int:
 
     dataset = Dataset.load(args.dataset)
     tasks = make_tasks(dataset, splits=_splits(args), images=_images(args, args.dataset), predictions=args.predictions)
-    write_tasks(args.out, tasks)
+    write_tasks(args.out, tasks, overwrite=args.overwrite, inputs=(args.dataset, args.predictions))
     print(f"wrote {len(tasks)} tasks to {args.out}")
     return 0
 
@@ -119,7 +120,6 @@ def _export(args) -> int:
 def _report(outcome, args) -> int:
     from annotation.apply import report_path
     from annotation.roundtrip import problem_lines, summary_line
-    from emmel.io import write_json
 
     report = outcome.report
     problems = problem_lines(report)
@@ -127,8 +127,6 @@ def _report(outcome, args) -> int:
         print(f"emmel annotate: warning: {report['source']}: {line} (skipped)", file=sys.stderr)
     if len(problems) > MAX_WARNINGS:
         print(f"emmel annotate: warning: ... and {len(problems) - MAX_WARNINGS} more (see the report)", file=sys.stderr)
-    if args.report:
-        write_json(args.report, report)
     print(summary_line(report))
     where = f"; report {report_path(report['round'])}" if outcome.edited else " (no edits: identical to the input)"
     print(f"wrote {args.out}{where}")
@@ -138,7 +136,7 @@ def _report(outcome, args) -> int:
 def _import(args) -> int:
     from annotation.roundtrip import import_file
 
-    outcome = import_file(args.dataset, args.export, args.out, strict=args.strict, overwrite=args.overwrite)
+    outcome = import_file(args.dataset, args.export, args.out, strict=args.strict, overwrite=args.overwrite, report_file=args.report)
     return _report(outcome, args)
 
 
@@ -157,5 +155,6 @@ def _push(args) -> int:
 def _pull(args) -> int:
     from annotation.server import pull
 
-    outcome = pull(args.project, _url(args), args.dataset, args.out, save_export=args.save_export, strict=args.strict, overwrite=args.overwrite)
+    outcome = pull(args.project, _url(args), args.dataset, args.out, save_export=args.save_export, strict=args.strict, overwrite=args.overwrite,
+                   report_file=args.report)
     return _report(outcome, args)

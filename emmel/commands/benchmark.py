@@ -5,8 +5,6 @@ Started by ``torchrun --nproc_per_node=N -m emmel benchmark ...`` it trains data
 
 from __future__ import annotations
 
-HELP = "train and evaluate the MCR baseline and its ablations on a dataset"
-
 
 def add_arguments(parser) -> None:
     parser.add_argument("dataset", help="dataset folder (output of `emmel build`)")

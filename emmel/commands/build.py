@@ -23,14 +23,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--kb-seed", help="CSV/JSONL of extra KB entities, e.g. data/ihchina_national_list.csv")
     parser.add_argument("--name", help="dataset name shown in the card (default EMMEL)")
     parser.add_argument("--map", default="", help="field mapping for generic imports: title=COL,text=COL,image=COL,…")
+    parser.add_argument("--line-ids", action="store_true",
+                        help="number records without record_id by their line (line17); such ids change when lines move (default: reject them)")
     parser.add_argument("--no-augment", action="store_true", help="skip the train-split augmentation")
     parser.add_argument("--no-plots", action="store_true", help="skip the matplotlib plots")
     parser.add_argument("--engine", default="local", choices=["local", "processes", "dask"], help="where the per-image stage runs")
     parser.add_argument("--workers", type=int, help="processes for --engine processes/dask")
     parser.add_argument("--encoding", metavar="NAME",
-                        help=f"encoding of the records files, e.g. gbk or gb18030 (default: {BuildConfig.encoding or 'detect: UTF-8, UTF-8 with BOM or GB18030, per file'})")
+                        help="encoding of the records files, e.g. gbk or gb18030 "
+                             f"(default: {BuildConfig.encoding or 'detect: UTF-8, UTF-8 with BOM or GB18030, per file'})")
     parser.add_argument("--strict", action="store_true", help="stop at the first malformed record instead of rejecting it")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists (atomically)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if emmel wrote it (a dataset folder; atomically; never an input)")
 
 
 def _mapping(text: str) -> dict[str, str]:
@@ -60,7 +63,7 @@ def run(args) -> int:
         overrides.append("augment.enabled=false")
     config = load_config(args.config, overrides)
     report = run_build(args.sources, args.out, config, mapping=_mapping(args.map), overwrite=args.overwrite,
-                       strict=args.strict, engine=args.engine, plots=not args.no_plots)
+                       strict=args.strict, engine=args.engine, plots=not args.no_plots, line_ids=args.line_ids)
     c = report.counts
     print(f"\nBuilt {report.out} in {report.seconds:.1f} s")
     print("sources: " + ", ".join(f"{s['name']} ({s['records']} records, {encoding_label(s['encoding'])})" for s in report.sources))

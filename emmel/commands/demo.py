@@ -19,7 +19,9 @@ DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", default="emmel-demo", help="folder for everything the demo writes (default ./emmel-demo; replaced on each run)")
+    parser.add_argument("--out", default="emmel-demo",
+                        help="folder for everything the demo writes (default ./emmel-demo); replaced on each run, "
+                             "but only if it is empty or an earlier demo wrote it")
     parser.add_argument("--data", default=str(DATA), help="the bundled sample folder (default: data/ of the emmel checkout)")
     parser.add_argument("--epochs", type=int, help="training epochs of the tiny preset (default: the benchmark's own)")
     parser.add_argument("--models", default=None, help="models to benchmark (default: all of them)")
@@ -40,19 +42,16 @@ def _cli(*argv: str) -> None:
 
 
 def run(args) -> int:
-    import shutil
-
+    from crawlers.mirror_server import serve_mirror
     from crawlers.runner import CrawlOptions, run_crawl, summary
-    from emmel.synth.serve import serve_mirror
+    from emmel.io import claim_folder
 
     data, out = Path(args.data), Path(args.out)
     mirror, book, seed = data / "mirror", data / "sample_book.pdf", data / "ihchina_national_list.csv"
     for needed in (mirror, book, seed):
         if not needed.exists():
             raise EmmelError("bundled sample file missing (run from an emmel checkout or pass --data)", path=needed)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    claim_folder(out, kind="demo", overwrite=True, inputs=[data], entries=("raw", "EMMEL", "labelstudio", "EMMEL-reviewed", "results", "site"))
     timings: dict[str, float] = {}
     started = time.perf_counter()
 

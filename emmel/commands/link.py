@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-HELP = "link one image + description to the top-k entities of a dataset's KB"
-
 
 def add_arguments(parser) -> None:
     parser.add_argument("target", metavar="DATASET_OR_MODEL",

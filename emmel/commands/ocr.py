@@ -3,8 +3,6 @@ raw source folder for `emmel build` (see docs/ocr.md)."""
 
 from __future__ import annotations
 
-HELP = "extract figures and captions from a (scanned) PDF book into a raw source"
-
 
 def add_arguments(parser) -> None:
     parser.add_argument("pdf", help="the PDF book (scanned or born-digital)")

@@ -13,7 +13,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from emmel.dataset import Dataset
-    from emmel.stats import check, format_table, table1
+    from emmel.integrity import check
+    from emmel.stats import format_table, table1
 
     dataset = Dataset.load(args.dataset)
     rows = table1(dataset)
@@ -23,7 +24,8 @@ def run(args) -> int:
         print(json.dumps({"table1": rows, "counts": counts, "problems": problems}, ensure_ascii=False, indent=2))
     else:
         print(format_table(rows, ["split", "samples", "augmented", "entities", "avg_text_len"]))
-        print(f"\ninput {counts['input_records']} = kept {counts['kept']} + rejected {counts['rejected']}; KB {counts['entities']} entities; λ = {counts['candidates_per_sample']}")
+        print(f"\ninput {counts['input_records']} = kept {counts['kept']} + rejected {counts['rejected']}; "
+              f"KB {counts['entities']} entities; λ = {counts['candidates_per_sample']}")
         if args.check:
             if problems:
                 print(f"\ncheck: {len(problems)} problem(s)")

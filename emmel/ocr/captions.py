@@ -127,7 +127,7 @@ def describe(figures: list[Figure], paragraphs: list[Paragraph]) -> None:
             citing = [(i, p) for i, p in body if _cites(p, fig.caption.label)]
             pool = citing or body
 
-        def rank(item):
+        def rank(item, target=target, block=block):
             i, p = item
             d = _distance(target, p.bbox)
             return (d * (1.0 if block is None or p.block == block else 2.0), i)

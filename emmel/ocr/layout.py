@@ -234,9 +234,9 @@ def _classify(lines: list[Line], cfg: LayoutConfig) -> None:
 
 
 def _paragraphs_of_block(lines: list[Line], block: int, em: float, cfg: LayoutConfig) -> list[Paragraph]:
-    body = [l for l in lines if l.kind == "body"] or lines
-    x0, x1 = min(l.bbox[0] for l in body), max(l.bbox[2] for l in body)
-    centres = [(l.bbox[1] + l.bbox[3]) / 2 for l in lines]
+    body = [line for line in lines if line.kind == "body"] or lines
+    x0, x1 = min(line.bbox[0] for line in body), max(line.bbox[2] for line in body)
+    centres = [(line.bbox[1] + line.bbox[3]) / 2 for line in lines]
     body_pitches = [
         centres[i + 1] - centres[i] for i in range(len(lines) - 1) if lines[i].kind == lines[i + 1].kind == "body"
     ]
@@ -288,6 +288,3 @@ def analyse(boxes: list[TextBox], cfg: LayoutConfig | None = None, figures: list
         paragraphs.extend(_paragraphs_of_block(block, index, em, cfg))
     return PageLayout(em=em, blocks=blocks, paragraphs=paragraphs)
 
-
-def block_boxes(blocks: list[list[Line]]) -> list[Box]:
-    return [union(line.bbox for line in block) for block in blocks]

@@ -104,7 +104,7 @@ class PdfBook:
                 self._pdf.stream.close()
             self._pdf = None
 
-    def __enter__(self) -> "PdfBook":
+    def __enter__(self) -> PdfBook:
         return self
 
     def __exit__(self, *exc) -> None:

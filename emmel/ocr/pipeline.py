@@ -19,15 +19,16 @@ import numpy as np
 
 from emmel.errors import EmmelError
 from emmel.images import ImageProblem
-from emmel.progress import progress as show_progress
-from emmel.io import atomic_directory, atomic_write_bytes, atomic_write_text, sha256_file, write_json
-from emmel.ocr.captions import strip_figure_refs, describe, find_captions, pair_captions, title_from_caption, title_from_heading
+from emmel.io import atomic_directory, atomic_write_bytes, atomic_write_text, check_output, sha256_file, write_json
+from emmel.ocr.captions import describe, find_captions, pair_captions, strip_figure_refs, title_from_caption, title_from_heading
 from emmel.ocr.figures import FigureConfig, combine, detect_figures, embedded_figures, inside
 from emmel.ocr.layout import LayoutConfig, PageLayout, analyse, estimate_em, normalise
 from emmel.ocr.types import Figure, TextBox
+from emmel.progress import progress as show_progress
 
 DEFAULT_LICENSE = "user-supplied scan of a book; the book's copyright applies: check it before redistributing"
 TEXT_LAYER = "text-layer"
+KIND = "ocr"  # the output kind in the folder's emmel.io.MARKER
 
 
 @dataclass
@@ -229,12 +230,13 @@ def ocr_pdf(pdf_path: str | Path, out_dir: str | Path, cfg: OcrConfig | None = N
 
     ``progress=True`` shows a bar on a terminal (see emmel.progress); False never does.
     """
-    from emmel.ocr.engines import make_engine
     from emmel.ocr.pdf import PdfBook, parse_pages
+    from emmel.ocr.recognizers import make_engine
     from emmel.sources import RawSourceWriter
 
     cfg = cfg or OcrConfig()
     pdf_path = Path(pdf_path)
+    check_output(out_dir, kind=KIND, overwrite=overwrite, inputs=[pdf_path])  # before the book is read
     pdf = PdfBook(pdf_path)
     try:
         numbers = parse_pages(cfg.pages, len(pdf))
@@ -246,7 +248,7 @@ def ocr_pdf(pdf_path: str | Path, out_dir: str | Path, cfg: OcrConfig | None = N
         results: list[PageResult] = []
         per_page, records = [], 0
         carried_heading: str | None = None
-        with atomic_directory(out_dir, overwrite=overwrite) as tmp:
+        with atomic_directory(out_dir, kind=KIND, overwrite=overwrite, inputs=[pdf_path]) as tmp:
             meta = {"file": pdf_path.name, "sha256": digest, "engine": cfg.engine, "dpi": cfg.dpi,
                     "pages": cfg.pages or "all", "title_from": cfg.title_from}
             with RawSourceWriter(tmp, kind="book", **meta) as writer:

@@ -11,9 +11,9 @@ import csv
 import io
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from emmel import TOOL
 from emmel.errors import EmmelError
@@ -45,11 +45,12 @@ class RawRecord:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "RawRecord":
+    def from_dict(cls, data: dict) -> RawRecord:
         # text may be empty (the build rejects it as empty_text); the others must be non-empty
         missing = [name for name in REQUIRED if data.get(name) is None or (name != "text" and data.get(name) == "")]
         if missing:
-            raise ValueError(f"missing field {missing[0]!r}")
+            hint = " (every record needs a stable id; `emmel build --line-ids` numbers records by line instead)" if missing[0] == "record_id" else ""
+            raise ValueError(f"missing field {missing[0]!r}{hint}")
         values = {}
         for name in ("record_id", "title", "text", "image", "category", "region", "entity_description", "license"):
             value = data.get(name, "")
@@ -87,7 +88,10 @@ class RawItem:
 class RawSourceWriter:
     """Append records to a raw source folder; used by crawlers, OCR and importers.
 
-    >>> with RawSourceWriter("raw/", kind="book") as out:       # doctest: +SKIP
+    It writes ``records.jsonl`` in place, so give it the temporary folder of
+    ``emmel.io.atomic_directory`` (the guarded way to write an output the user names), as ``emmel ocr`` does:
+
+    >>> with atomic_directory("raw/", kind="ocr", overwrite=False) as tmp, RawSourceWriter(tmp, kind="book") as out:  # doctest: +SKIP
     ...     out.write(RawRecord(record_id="p3-f1", title="撮罗子", text="鄂温克族的撮罗子", image="images/p3-f1.png"))
     """
 
@@ -110,7 +114,7 @@ class RawSourceWriter:
             self._handle.close()
             write_json(self.folder / SOURCE_FILE, self.meta)
 
-    def __enter__(self) -> "RawSourceWriter":
+    def __enter__(self) -> RawSourceWriter:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -174,10 +178,13 @@ def records_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def iter_source(path: str | os.PathLike, *, mapping: dict[str, str] | None = None, encoding: str | None = None) -> Iterator[RawItem]:
+def iter_source(path: str | os.PathLike, *, mapping: dict[str, str] | None = None, encoding: str | None = None,
+                line_ids: bool = False) -> Iterator[RawItem]:
     """Yield every record of a raw source folder or a generic JSONL/CSV file, in file order.
 
     ``encoding``: a codec name, or None to detect it (``emmel.textfiles.detect_encoding``).
+    A record without ``record_id`` is a ``missing_field`` reject, unless ``line_ids`` (``emmel build
+    --line-ids``) numbers such records by their line (``line17``): ids that change when lines move.
     """
     path = Path(path)
     mapping = mapping or {}
@@ -194,7 +201,7 @@ def iter_source(path: str | os.PathLike, *, mapping: dict[str, str] | None = Non
             yield RawItem(name, location, None, None, problem, ref=f"{short}:{line}")
             continue
         data = _apply_mapping(data, mapping)
-        if "record_id" not in data or data["record_id"] in (None, ""):
+        if line_ids and data.get("record_id") in (None, ""):
             data = {**data, "record_id": f"line{line}"}
         item = _parse(data, source_name=name, location=location, root=root)
         item.ref = f"{short}:{line}"

@@ -19,9 +19,9 @@ from collections import Counter
 from pathlib import Path
 
 from crawlers import settings
-from emmel.synth.mirror import MirrorConfig, generate_mirror
-from emmel.synth.serve import Routes, serve_mirror
+from crawlers.mirror_server import Routes, serve_mirror
 from tests.helpers import ROOT, run_emmel
+from tests.synth.mirror import MirrorConfig, generate_mirror
 
 FLAGS = ["--no-throttle", "--backoff", "0", "--no-progress"]
 SMALL = MirrorConfig(seed=11, ihchina=4, guangdong=3, guizhou=3, images_min=1, images_max=2, size_min=200,

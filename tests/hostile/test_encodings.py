@@ -91,7 +91,7 @@ def test_gbk_and_gb18030_sources_are_read_whole(tmp_path, encoding, titles, crlf
     assert _kept_titles(tmp_path / "ds") == {normalize_text(t) for t in titles}
     (source,) = _manifest(tmp_path / "ds")["sources"]
     assert source["encoding"] == "gb18030" and source["records"] == len(titles)
-    assert "raw (%d records, GB18030)" % len(titles) in out
+    assert f"raw ({len(titles)} records, GB18030)" in out
     assert "read as GB18030" in (tmp_path / "ds" / "README.md").read_text(encoding="utf-8")
 
 

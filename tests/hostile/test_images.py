@@ -57,7 +57,8 @@ def png_header(width: int, height: int) -> bytes:
     """A tiny PNG that claims ``width`` x ``height`` pixels: a decompression bomb's header."""
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
 
 
 def sparse_file(path: Path, size: int) -> Path:
@@ -320,7 +321,7 @@ def link_model(tmp_path_factory):
     """An image-only MCR model trained for one epoch on a tiny synthetic dataset."""
     import torch
 
-    from emmel.synth.learnable import LearnableConfig, write_learnable
+    from tests.synth.learnable import LearnableConfig, write_learnable
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

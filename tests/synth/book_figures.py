@@ -131,8 +131,9 @@ def _robe(draw, rng, w, h, shaman: bool):
     shoulder, hem = w * rng.uniform(0.14, 0.2), w * rng.uniform(0.22, 0.32)
     cloth = _jitter(rng, (130, 95, 60) if shaman else (60, 80, 130), 30)
     draw.polygon([(cx - shoulder, top), (cx + shoulder, top), (cx + hem, bottom), (cx - hem, bottom)], fill=cloth)
-    draw.polygon([(cx - shoulder, top), (cx - shoulder * 2.2, top + h * 0.3), (cx - shoulder * 1.6, top + h * 0.34), (cx - shoulder * 0.8, top + h * 0.1)], fill=cloth)
-    draw.polygon([(cx + shoulder, top), (cx + shoulder * 2.2, top + h * 0.3), (cx + shoulder * 1.6, top + h * 0.34), (cx + shoulder * 0.8, top + h * 0.1)], fill=cloth)
+    for side in (-1, 1):  # the sleeves
+        draw.polygon([(cx + side * shoulder, top), (cx + side * shoulder * 2.2, top + h * 0.3),
+                      (cx + side * shoulder * 1.6, top + h * 0.34), (cx + side * shoulder * 0.8, top + h * 0.1)], fill=cloth)
     if shaman:
         for k in range(int(rng.integers(18, 34))):  # fringes
             x = cx - hem + 2 * hem * k / 33
@@ -157,7 +158,7 @@ def _robe(draw, rng, w, h, shaman: bool):
 def _festival(draw, rng, w, h):
     fx, fy = w * rng.uniform(0.35, 0.65), h * rng.uniform(0.7, 0.82)
     fw = w * rng.uniform(0.08, 0.14)
-    for k in range(int(rng.integers(5, 9))):
+    for _ in range(int(rng.integers(5, 9))):
         dx = rng.uniform(-fw, fw)
         fh = h * rng.uniform(0.12, 0.3)
         color = (250, int(rng.integers(120, 220)), 40)

@@ -111,9 +111,9 @@ def _waves(canvas, sig, rng, w, h, cx, cy, angle, scale, stroke, colors):
 def _lattice(canvas, sig, rng, w, h, cx, cy, angle, scale, stroke, colors):
     step = max(24, int((60 + 10 * sig.order) * scale))
     offset = rng.randint(0, step)
-    for i, x in enumerate(range(-step + offset, w + step, step)):
+    for x in range(-step + offset, w + step, step):
         canvas.line([(x, 0), (x + step // 2, h)], fill=colors[0], width=stroke)
-    for j, y in enumerate(range(-step + offset, h + step, step)):
+    for y in range(-step + offset, h + step, step):
         canvas.line([(0, y), (w, y + step // 3)], fill=colors[1], width=max(1, stroke // 2))
     for x in range(offset, w, step):
         for y in range(offset, h, step):

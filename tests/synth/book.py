@@ -10,7 +10,7 @@ images). The text is generated and says so on page 1.
 ``generate_book`` writes the PDF and returns a ``BookTruth`` (every line, paragraph, figure box,
 caption box and the entity each caption names) so tests can score OCR and layout against it.
 
-    python -m emmel.synth.book --out data/sample_book.pdf
+    python -m tests.synth.book --out data/sample_book.pdf
 """
 
 from __future__ import annotations
@@ -18,16 +18,16 @@ from __future__ import annotations
 import argparse
 import io
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from emmel.errors import EmmelError
-from emmel.synth.book_figures import draw_figure
-from emmel.synth.book_text import CAPTIONS, GENERAL, NOTICE, SENTENCES
+from tests.synth.book_figures import draw_figure
+from tests.synth.book_text import CAPTIONS, GENERAL, NOTICE, SENTENCES
 
 PT_PER_INCH = 72.0
 CLOSING_PUNCT = "，。、；：？！）》」』”"
@@ -362,6 +362,7 @@ def generate_book(path: str | os.PathLike, config: BookConfig | None = None) -> 
     buffer = io.BytesIO()
     pdf = canvas.Canvas(buffer, pagesize=(cfg.width_pt, cfg.height_pt), invariant=1, pageCompression=1)
     pdf.setTitle("鄂温克传统文化（合成示例）")
+    # the generator's old module name, kept so data/sample_book.pdf stays byte-identical
     pdf.setAuthor("emmel.synth.book (generated)")
     pages = []
     for index in range(cfg.max_pages):
@@ -390,7 +391,7 @@ def generate_book(path: str | os.PathLike, config: BookConfig | None = None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emmel.synth.book", description="Write the synthetic scanned Evenk book PDF.")
+    parser = argparse.ArgumentParser(prog="python -m tests.synth.book", description="Write the synthetic scanned Evenk book PDF.")
     parser.add_argument("--out", required=True, help="PDF file to write")
     parser.add_argument("--seed", type=int, default=BookConfig.seed)
     parser.add_argument("--dpi", type=int, default=BookConfig.dpi, help="resolution of the scanned pages")

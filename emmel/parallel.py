@@ -11,7 +11,7 @@ All engines return results in input order, so the dataset is byte-identical whic
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from emmel.errors import EmmelError
 from emmel.progress import progress

@@ -56,7 +56,7 @@ class Routes:
     cut: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def from_manifest(cls, root: Path) -> "Routes":
+    def from_manifest(cls, root: Path) -> Routes:
         path = root / "manifest.json"
         if not path.exists():
             return cls()
@@ -109,7 +109,7 @@ class MirrorServer:
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "MirrorServer":
+    def __enter__(self) -> MirrorServer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -209,7 +209,7 @@ def serve_mirror(root: str | Path, *, host: str = "127.0.0.1", port: int = 0,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emmel.synth.serve", description="Serve a mirror folder on 127.0.0.1.")
+    parser = argparse.ArgumentParser(prog="python -m crawlers.mirror_server", description="Serve a mirror folder on 127.0.0.1.")
     parser.add_argument("root", nargs="?", default="data/mirror")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)

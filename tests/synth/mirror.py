@@ -2,13 +2,13 @@
 
 Entity names, categories, declaring regions and ihchina detail ids are real (drawn from
 ``data/ihchina_national_list.csv``); descriptions, captions, batch numbers and images are
-generated, and every page says so. The mirror is a plain folder that ``emmel.synth.serve`` serves
+generated, and every page says so. The mirror is a plain folder that ``crawlers.mirror_server`` serves
 on 127.0.0.1, so ``emmel crawl`` runs the real spiders against it:
 
-    python -m emmel.synth.mirror --out data/mirror            # regenerate the bundled mirror
+    python -m tests.synth.mirror --out data/mirror            # regenerate the bundled mirror
 
 A request with a query string is served from the file ``<path>@<sorted non-empty params>`` (see
-:func:`emmel.synth.serve.file_key`), e.g. ``ihchina/getProject.html@category_id=16&limit=10&p=1``.
+:func:`crawlers.mirror_server.file_key`), e.g. ``ihchina/getProject.html@category_id=16&limit=10&p=1``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from PIL import Image
 from crawlers.ethnic import ethnic_group
 from emmel.io import atomic_directory, dumps
 from emmel.labels import CLOSING, base_name, qualifiers
-from emmel.synth.pictures import draw, jpeg_bytes, make_signature, stable_int
+from tests.synth.pictures import draw, jpeg_bytes, make_signature, stable_int
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CSV = REPO_ROOT / "data" / "ihchina_national_list.csv"
@@ -98,7 +98,7 @@ class MirrorConfig:
     faults: bool = False  # test-only: missing fields, robots, redirect, 429/503, broken/oversized, undeclared GBK
 
     @classmethod
-    def for_tests(cls, seed: int = 7) -> "MirrorConfig":
+    def for_tests(cls, seed: int = 7) -> MirrorConfig:
         """A small mirror with every fault, quick to generate and crawl (two ihchina list pages)."""
         return cls(seed=seed, ihchina=8, guangdong=3, guizhou=3, images_min=2, images_max=3, size_min=200,
                    size_max=260, provincial_page_size=2, faults=True)
@@ -508,7 +508,7 @@ This folder is a **generated stand-in** for the sites `emmel crawl` targets, so 
 run offline (tests, `emmel demo`, the crawl benchmark). Serve it and crawl it:
 
 ```bash
-python -m emmel.synth.serve data/mirror            # prints http://127.0.0.1:PORT/
+python -m crawlers.mirror_server data/mirror            # prints http://127.0.0.1:PORT/
 emmel crawl --mirror http://127.0.0.1:PORT/ --out raw/
 ```
 
@@ -540,7 +540,7 @@ Every page carries the note: "{NOTE}"
 ## Regenerate
 
 ```bash
-python -m emmel.synth.mirror --out data/mirror [--seed {config.seed}]
+python -m tests.synth.mirror --out data/mirror [--seed {config.seed}]
 ```
 
 Same seed and same Pillow give byte-identical files.
@@ -551,7 +551,7 @@ def generate_mirror(out: str | Path, config: MirrorConfig | None = None, *, over
     """Write the mirror into ``out`` (atomically) and return its manifest."""
     config = config or MirrorConfig()
     files, manifest = generate(config)
-    with atomic_directory(out, overwrite=overwrite) as tmp:
+    with atomic_directory(out, kind="mirror", overwrite=overwrite) as tmp:
         for rel, data in sorted(files.items()):
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -560,7 +560,7 @@ def generate_mirror(out: str | Path, config: MirrorConfig | None = None, *, over
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emmel.synth.mirror", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.synth.mirror", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="mirror folder to (re)write")
     parser.add_argument("--seed", type=int, default=MirrorConfig.seed)
     parser.add_argument("--faults", action="store_true", help="add the test-only faults (robots, redirect, 429, ...)")

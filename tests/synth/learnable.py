@@ -95,7 +95,10 @@ def draw_image(rng: random.Random, colour: tuple[int, int, int], shape: str, min
     from PIL import Image, ImageDraw
 
     width, height = rng.randint(min_side, max_side), rng.randint(min_side, max_side)
-    jitter = lambda c: max(0, min(255, c + rng.randint(-25, 25)))
+
+    def jitter(c: int) -> int:
+        return max(0, min(255, c + rng.randint(-25, 25)))
+
     image = Image.new("RGB", (width, height), tuple(jitter(c) for c in colour))
     draw = ImageDraw.Draw(image)
     for _ in range(rng.randint(2, 5)):
@@ -227,7 +230,7 @@ def generate(cfg: LearnableConfig, root: str | Path):
         "name": cfg.name,
         "seed": cfg.seed,
         "lambda": min(cfg.candidates, len(rows)),
-        "config": {"generator": "emmel.synth.learnable", **asdict(cfg)},
+        "config": {"generator": "tests.synth.learnable", **asdict(cfg)},
         "sources": [{"name": "synth-learnable", "kind": "synthetic", "records": total}],
         "notes": [
             "Synthetic learnable dataset: images carry the craft (colour), descriptions carry the place (cue word); "
@@ -247,7 +250,7 @@ def write_learnable(out: str | Path, cfg: LearnableConfig | None = None, *, over
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m emmel.synth.learnable OUT [--seed S] [--crafts N] [--places N] [--candidates L]``."""
+    """``python -m tests.synth.learnable OUT [--seed S] [--crafts N] [--places N] [--candidates L]``."""
     import argparse
 
     parser = argparse.ArgumentParser(description="write a learnable synthetic MEL dataset")
