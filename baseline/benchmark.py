@@ -1,60 +1,43 @@
 """`emmel benchmark`: train the MCR modules on train, select on dev, report on test.
 
-Models (``--models``): ``clip-zeroshot`` (CLIP as given), ``clip-finetuned`` (CLIP fine-tuned with
-in-batch InfoNCE only), ``image-only`` (MCR's visual-text module: InfoNCE with in-batch and hard
-candidate negatives; "w/o text-text"), ``text-only`` (MCR's cross-encoder; "w/o visual-text") and
-``mcr`` (the fusion of the two trained modules, α fixed or tuned on dev). The ablations are the
-modules of the same trained MCR, as in the paper.
+Models (``--models``, :data:`baseline.config.MODEL_KINDS`): ``clip-zeroshot`` (CLIP as given),
+``clip-finetuned`` (CLIP fine-tuned with in-batch InfoNCE only), ``image-only`` (MCR's visual-text
+module: InfoNCE with in-batch and hard candidate negatives; "w/o text-text"), ``text-only`` (MCR's
+cross-encoder; "w/o visual-text") and ``mcr`` (the fusion of the two trained modules, α fixed or
+tuned on dev). The run trains each module a requested model needs once (:data:`RECIPES`), then
+builds one :class:`baseline.model.MCRModel` per model from those modules and asks it for its score
+matrices, exactly as `emmel link` does; the ablations are the modules of the same trained MCR, as
+in the paper.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from baseline.config import MODEL_NAMES, MODULES, NORMALIZATIONS, PAPER_TABLE3, PRESETS, ModelConfig, TrainConfig, check_alpha
-from emmel.errors import EmmelError
+from baseline.config import (
+    CLIP_MEAN,
+    CLIP_STD,
+    MODEL_KINDS,
+    MODEL_NAMES,
+    NORMALIZATIONS,
+    PRESETS,
+    RECIPES,
+    BenchmarkConfig,
+    ModelConfig,
+    ModelKind,
+    Recipe,
+)
 from emmel.io import check_output
 
-
-@dataclass
-class BenchmarkConfig:
-    dataset: str
-    models: list[str] = field(default_factory=lambda: list(MODEL_NAMES))
-    alpha: str | float = "auto"
-    normalization: str = "softmax"
-    text_model: str | None = None
-    clip_model: str | None = None
-    preset: str = "tiny"
-    full_kb: bool = False  # also H@1/3/5/10 and MRR over the whole KB (MIMIC protocol)
-    out: str | None = None
-    overwrite: bool = False
-    save_models: bool = True
-    progress: bool = True
-    threads: int | None = None  # torch CPU threads (1 avoids OpenMP spin-waits on a busy shared machine)
-    text_max_length: int = 128
-    label_max_length: int = 32
-    clip_label_length: int = 52
-    train: TrainConfig = field(default_factory=TrainConfig)
-    distributed: bool = False  # data-parallel over the ranks torchrun started (RANK/WORLD_SIZE/LOCAL_RANK)
-
-    @property
-    def inputs(self) -> list:
-        """What the output folder must never replace: the dataset and the checkpoints."""
-        return [self.dataset, self.text_model, self.clip_model]
-
-    def __post_init__(self) -> None:
-        unknown = [m for m in self.models if m not in MODEL_NAMES]
-        if unknown or not self.models:
-            raise EmmelError(f"unknown model {unknown[0] if unknown else '(none)'!r}; choose from {', '.join(MODEL_NAMES)}")
-        if self.alpha != "auto":
-            self.alpha = check_alpha(self.alpha)
-        if self.preset not in PRESETS:
-            raise EmmelError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
+if TYPE_CHECKING:
+    from baseline.model import MCRModel, ModuleScores
+    from baseline.scorers import Queries, Scorer
 
 
 def default_out(dataset: str | Path) -> Path:
@@ -68,13 +51,13 @@ class Encoders:
     cross: object = None  # CrossEncoder
     text_tokenizer: object = None
     text_source: str = ""
-    clip: object = None  # ChineseCLIPModel, initial weights
+    clip: object = None  # ChineseCLIPModel, initial weights (each trained CLIP module starts from a copy)
     clip_tokenizer: object = None
     clip_source: str = ""
 
 
-def build_encoders(cfg: BenchmarkConfig, corpus: list[str], need_text: bool, need_visual: bool) -> Encoders:
-    """Encoders from ``--text-model``/``--clip-model`` folders or files, else the preset (random init)."""
+def build_encoders(cfg: BenchmarkConfig, corpus: list[str], need_text: bool, need_visual: bool, rt) -> Encoders:
+    """Encoders from ``--text-model``/``--clip-model`` folders or files, else the preset (random init), on the run's device."""
     from baseline.checkpoints import build_clip, build_text_encoder, load_clip
     from baseline.modules import CrossEncoder
     from baseline.vocab import default_tokenizer
@@ -103,21 +86,30 @@ def build_encoders(cfg: BenchmarkConfig, corpus: list[str], need_text: bool, nee
             enc.clip_tokenizer = shared[0]
             enc.clip = build_clip(preset, len(shared[0]), seed + 1)
             enc.clip_source = f"{preset.describe('visual')}; tokenizer: {shared[1]}"
+    compile_ = cfg.train.compile and rt.cuda
+    if enc.cross is not None:
+        enc.cross.to(rt.device)
+        if compile_:
+            enc.cross.encoder.compile(dynamic=True)
+    if enc.clip is not None:
+        enc.clip.to(rt.device).eval()
+        if compile_:
+            enc.clip.vision_model.compile(dynamic=True)
+            enc.clip.text_model.compile(dynamic=True)
     return enc
 
 
+
+
 @dataclass
-class Scores:
-    """Raw score matrices of one module (CPU, ``-inf`` on padding)."""
+class EvalSet:
+    """Queries the benchmark scores at once: a split against its stored candidate sets, or (``kb``) the
+    test split against the whole KB."""
 
-    dev: torch.Tensor
-    test: torch.Tensor
-    kb: torch.Tensor | None = None  # test queries × whole KB
-    scale: float = 1.0  # softmax temperature 1/τ for the normalisation
-
-
-# Which trained module (key of Benchmark.modules / .scores) each reported model uses.
-SOURCE = {"clip-zeroshot": "zeroshot", "clip-finetuned": "finetuned", "image-only": "visual", "text-only": "text", "mcr": "mcr"}
+    name: str  # "dev", "test" or "kb"
+    queries: Queries
+    candidates: torch.Tensor | None  # Q×λ KB positions (-1 pads); None: the whole KB
+    gold: torch.Tensor  # each query's gold column
 
 
 def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict | None:
@@ -133,15 +125,12 @@ def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict | None:
     dist = DistContext.from_env(cfg.train.device) if cfg.distributed else DistContext()
     try:
         run = Benchmark(cfg, log if dist.is_main else (lambda line: None), dist)
-        if run.need_text:
-            run.train_text()
-        if run.need_visual:
-            run.train_visual()
+        run.train()
         if dist.is_main:
-            alpha = run.fuse() if "mcr" in cfg.models else None
-            report = run.report(alpha)
-            write_outputs(run.out, report, lambda folder: run.save_models(folder, alpha) if cfg.save_models else None,
-                          overwrite=cfg.overwrite, inputs=cfg.inputs)
+            run.evaluate()
+            report = run.report()
+            write_outputs(run.out, report, run.save_models if cfg.save_models else (lambda folder: None), overwrite=cfg.overwrite,
+                          inputs=cfg.inputs)
     except BaseException:
         dist.close(wait=False)  # no barrier: the other ranks may be inside a collective; torchrun stops them
         raise
@@ -154,13 +143,14 @@ def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict | None:
 
 
 class Benchmark:
-    """One benchmark run: the data and encoders, then one method per phase."""
+    """One benchmark run: the data and encoders, then :meth:`train`, :meth:`evaluate`, :meth:`report`."""
 
     def __init__(self, cfg: BenchmarkConfig, log, dist=None):
         from baseline.data import kb_of, load_split
         from baseline.negatives import hard_pools
         from baseline.report import KIND
         from baseline.runtime import Runtime, seed_everything
+        from baseline.scorers import Queries
         from emmel.dataset import Dataset
 
         self.cfg, self.log, self.tc = cfg, log, cfg.train
@@ -172,35 +162,94 @@ class Benchmark:
         check_output(self.out, kind=KIND, overwrite=cfg.overwrite, inputs=cfg.inputs)  # fail now, not after training
         self.dataset = Dataset.load(cfg.dataset)
         self.kb = kb_of(self.dataset)
+        self.entities = sorted(self.dataset.kb, key=lambda e: e.id)
         self.splits = {name: load_split(self.dataset, name, self.kb, need_candidates=name != "train") for name in ("train", "dev", "test")}
-        self.need_text = any("text" in MODULES[m] for m in cfg.models)
-        self.need_visual = any("visual" in MODULES[m] for m in cfg.models)
+        self.kinds: list[ModelKind] = [MODEL_KINDS[name] for name in MODEL_NAMES if name in cfg.models]  # table order
+        needed = {key for kind in self.kinds for key in kind.modules.values()}
+        self.recipes: list[Recipe] = [r for r in RECIPES.values() if r.key in needed]  # training order
+        slots = {r.slot for r in self.recipes}
         corpus = self.kb.labels + [t for s in self.splits.values() for t in s.texts]
-        self.enc = build_encoders(cfg, corpus, self.need_text, self.need_visual)
-        if self.need_visual:  # decode every image before any training: a missing one fails fast
-            self.bank, self.rows = load_images(self.splits, int(self.enc.clip.config.vision_config.image_size), self.rt, cfg.progress)
+        self.enc = build_encoders(cfg, corpus, "text" in slots, "visual" in slots, self.rt)
+        bank, rows = None, {}
+        if self.enc.clip is not None:  # decode every image before any training: a missing one fails fast
+            bank, rows = load_images(self.splits, int(self.enc.clip.config.vision_config.image_size), self.rt, cfg.progress)
+        self.queries = {name: Queries(split.texts, bank, rows.get(name)) for name, split in self.splits.items()}
         sizes = " / ".join(f"{name} {len(split)}" for name, split in self.splits.items())
         log(f"dataset {self.dataset.meta.get('name') or Path(cfg.dataset).name}: KB {len(self.kb)} entities, {sizes}, λ = {self.lam}")
         if self.rt.dist.active:
             log(f"data-parallel: {self.rt.dist.world_size} ranks ({self.rt.dist.backend}), global batch {self.tc.batch_size} "
                 f"= ~{-(-self.tc.batch_size // self.rt.dist.world_size)} per rank; rank 0 evaluates and writes")
-        if self.need_text:
+        if self.enc.cross is not None:
             log(f"text-text module: {self.enc.text_source}")
-        if self.need_visual:
+        if self.enc.clip is not None:
             log(f"visual-text module: {self.enc.clip_source}")
         self.pools = hard_pools(self.kb.labels, self.kb.categories, self.tc.hard_pool, seed=self.tc.seed)
-        self.modules: dict[str, object] = {}
-        self.scores: dict[str, Scores] = {}
-        self.fits: dict[str, dict] = {}
+        self.evalsets = {name: EvalSet(name, self.queries[name], self.splits[name].candidates, self.splits[name].gold_pos)
+                         for name in ("dev", "test")}
+        if cfg.full_kb:
+            self.evalsets["kb"] = EvalSet("kb", self.queries["test"], None, self.splits["test"].gold)
+        self.scorers: dict[str, Scorer] = {}  # recipe key → its scorer (trained module, tokenizer, preprocessing)
+        self.fits: dict[str, dict] = {}  # recipe key → baseline.train.FitResult as a dict
+        self.models: dict[str, MCRModel] = {}  # model name → the MCRModel evaluated and saved
+        self.scores: dict[str, dict[str, ModuleScores]] = {}  # model name → eval set name → its scores
+        self.fusion: dict[str, dict] = {}  # name of a fused model → its α choice and sweep
+        self._module_scores: dict[tuple[str, str], torch.Tensor] = {}  # (recipe key, eval set) → that module's raw matrix
 
     @property
     def lam(self) -> int:
         return int(self.splits["test"].candidates.shape[1])
 
-    def top1(self, matrix: torch.Tensor, split: str = "dev") -> float:
-        from baseline.metrics import gold_ranks, top_k
+    def build_model(self, name: str, scorers: dict[str, Scorer], alpha: float) -> MCRModel:
+        """An MCRModel named ``name`` made of ``scorers`` (slot → scorer); its config records this run."""
+        from baseline.model import MCRModel
 
-        return top_k(gold_ranks(matrix, self.splits[split].gold_pos), (1,))["top1"]
+        cfg, enc = self.cfg, self.enc
+        visual = scorers.get("visual")
+        config = ModelConfig(
+            name=name, modules=list(scorers), alpha=alpha, normalization=cfg.normalization,
+            visual_scale=visual.scale if visual is not None else ModelConfig.visual_scale,
+            text_max_length=cfg.text_max_length, label_max_length=cfg.label_max_length, clip_label_length=cfg.clip_label_length,
+            image_size=int(enc.clip.config.vision_config.image_size) if enc.clip is not None else ModelConfig.image_size,
+            **({"image_mean": visual.image_mean, "image_std": visual.image_std} if visual is not None else {}),
+            text_source=enc.text_source, clip_source=enc.clip_source,
+            dataset=str(self.dataset.meta.get("name", "")), kb_sha256=self.kb.sha256, kb_size=len(self.kb))
+        return MCRModel(config, self.kb, self.entities, scorers, runtime=self.rt, batches=cfg.eval_batches)
+
+    # ------------------------------------------------------------- training
+    def train(self) -> None:
+        """Obtain every module the requested models need (:data:`RECIPES`), in training order."""
+        for recipe in self.recipes:
+            self.scorers[recipe.key] = self._obtain(recipe)
+
+    def _fresh_scorer(self, recipe: Recipe) -> Scorer:
+        """The recipe's module with the initial weights (a copy of CLIP for each CLIP that is trained)."""
+        from baseline.modules import VisualText
+        from baseline.scorers import TextScorer, VisualScorer
+
+        cfg, enc = self.cfg, self.enc
+        if recipe.slot == "text":
+            return TextScorer(enc.cross, enc.text_tokenizer, self.kb, text_max_length=cfg.text_max_length, label_max_length=cfg.label_max_length)
+        return VisualScorer(VisualText(copy.deepcopy(enc.clip) if recipe.trained else enc.clip), enc.clip_tokenizer, self.kb,
+                            label_length=cfg.clip_label_length, image_mean=CLIP_MEAN, image_std=CLIP_STD)
+
+    def _obtain(self, recipe: Recipe) -> Scorer:
+        """Train the recipe's module (selecting the epoch on dev) or take it as given; its KB embeddings are then frozen."""
+        from baseline.metrics import top_k
+
+        scorer = self._fresh_scorer(recipe)
+        if recipe.trained:
+            probe = self.build_model(recipe.key, {recipe.slot: scorer}, 0.0)  # its dev Top-1 after each epoch
+            dev = self.evalsets["dev"]
+            negatives = getattr(self.tc, recipe.negatives) if recipe.negatives else 0
+            loss = scorer.loss(self.queries["train"], self.splits["train"].gold, self.pools, negatives, self.rt)
+
+            def evaluate() -> float:
+                return top_k(probe.score_queries(dev.queries, dev.candidates, desc="dev").ranks(dev.gold), (1,))["top1"]
+
+            self._fit(recipe.key, scorer.module, loss, evaluate, self.tc.seed + recipe.seed_offset)
+        if self.rt.dist.is_main:  # rank 0 alone scores (and writes)
+            scorer.freeze(self.rt, self.cfg.eval_batches)
+        return scorer
 
     def _fit(self, label: str, module, loss, evaluate, seed: int) -> None:
         from baseline.train import fit
@@ -211,119 +260,62 @@ class Benchmark:
         self.log(f"{label}: best dev Top-1 {result.best_dev_top1:.1f} at epoch {result.best_epoch}; "
                  f"loss {result.history[0]['loss']:.3f} → {result.history[-1]['loss']:.3f} ({time.perf_counter() - clock:.1f} s)")
 
-    # ------------------------------------------------------------ text-text
-    def train_text(self) -> None:
-        """Train the cross-encoder; keep its dev/test (and whole-KB) score matrices."""
-        from baseline.pairs import SpecialIds, token_table
-        from baseline.scoring import TextSide, pair_scores
-        from baseline.train import text_loss_fn
+    # ----------------------------------------------------------- evaluation
+    def evaluate(self) -> None:
+        """Build each requested model from the trained modules and score every eval set with it.
 
-        cfg, tc, rt, tok = self.cfg, self.tc, self.rt, self.enc.text_tokenizer
-        labels = token_table(tok, self.kb.labels, cfg.label_max_length)
-        sides = {}
-        for name, split in self.splits.items():
-            texts = token_table(tok, split.texts, cfg.text_max_length)
-            sides[name] = TextSide(labels.to(rt.device), texts.to(rt.device), labels.lengths, texts.lengths, SpecialIds.of(tok), cfg.text_max_length)
-        cross = self.enc.cross.to(rt.device)
-        if tc.compile and rt.cuda:
-            cross.encoder.compile(dynamic=True)
+        Each module scores an eval set once: models that share it (``mcr`` and its ablations) reuse
+        the matrix. A fused model's α is tuned on dev (or fixed) before its fused scores are taken.
+        """
+        for kind in self.kinds:
+            scorers = {slot: self.scorers[key] for slot, key in kind.modules.items()}
+            fixed = self.cfg.alpha if self.cfg.alpha != "auto" else 0.5
+            model = self.build_model(kind.name, scorers, fixed if kind.fused else (1.0 if "visual" in scorers else 0.0))
+            raw = {name: self._modules_of(model, kind, evalset) for name, evalset in self.evalsets.items()}
+            if kind.fused:
+                self.fusion[kind.name] = self._choose_alpha(model, raw)
+                model = model.with_alpha(self.fusion[kind.name]["alpha"])
+            self.models[kind.name] = model
+            self.scores[kind.name] = {name: model.combine(raw[name], evalset.candidates) for name, evalset in self.evalsets.items()}
 
-        def matrix(split: str, whole_kb: bool = False) -> torch.Tensor:
-            q = len(self.splits[split])
-            cands = torch.arange(len(self.kb)).expand(q, -1) if whole_kb else self.splits[split].candidates
-            return pair_scores(cross, sides[split], torch.arange(q), cands, tc.eval_batch, rt, desc=f"text-text {split}")
+    def _modules_of(self, model: MCRModel, kind: ModelKind, evalset: EvalSet) -> dict[str, torch.Tensor]:
+        """The raw matrix of each of the model's modules on ``evalset`` (each module scores each set once)."""
+        out = {}
+        for slot, key in kind.modules.items():
+            if (key, evalset.name) not in self._module_scores:
+                matrix = model.score_modules(evalset.queries, evalset.candidates, slots=[slot], desc=f"{key} {evalset.name}")[slot]
+                self._module_scores[(key, evalset.name)] = matrix
+            out[slot] = self._module_scores[(key, evalset.name)]
+        return out
 
-        loss = text_loss_fn(cross, sides["train"], self.splits["train"].gold, self.pools, len(self.kb), tc, rt)
-        self._fit("text-text", cross, loss, lambda: self.top1(matrix("dev")), tc.seed + 10)
-        if not rt.dist.is_main:  # rank 0 alone scores (and writes)
-            return
-        self.scores["text"] = Scores(matrix("dev"), matrix("test"), matrix("test", True) if cfg.full_kb else None)
-        self.modules["text"] = cross
+    def _choose_alpha(self, model: MCRModel, raw: dict[str, dict[str, torch.Tensor]]) -> dict:
+        """α (tuned on dev or fixed) and the sweep for every normalisation on dev and test."""
+        from baseline.fusion import ALPHA_GRID, choose_alpha, sweep
 
-    # ---------------------------------------------------------- visual-text
-    def _label_embeddings(self, model) -> torch.Tensor:
-        from baseline.pairs import SpecialIds
-        from baseline.scoring import label_embeddings
-
-        return label_embeddings(model, self.clip_table.to(self.rt.device), self.clip_table.lengths, SpecialIds.of(self.enc.clip_tokenizer),
-                                self.cfg.clip_label_length, self.tc.eval_batch, self.rt)
-
-    def _cosines(self, model, split: str, kb_emb: torch.Tensor, whole_kb: bool = False) -> torch.Tensor:
-        from baseline.scoring import candidate_cosines, image_embeddings
-
-        images = image_embeddings(model, self.bank, self.rows[split], self.normaliser, self.tc.batch_size * 4, self.rt)
-        return candidate_cosines(images, kb_emb, None if whole_kb else self.splits[split].candidates)
-
-    def _visual_scores(self, model) -> Scores:
-        kb_emb = self._label_embeddings(model)
-        return Scores(self._cosines(model, "dev", kb_emb), self._cosines(model, "test", kb_emb),
-                      self._cosines(model, "test", kb_emb, True) if self.cfg.full_kb else None, float(model.logit_scale().detach()))
-
-    def train_visual(self) -> None:
-        """Zero-shot scores of the given CLIP; train MCR's visual-text module and the plain fine-tuned CLIP."""
-        from baseline.images import CLIP_MEAN, CLIP_STD, Normaliser
-        from baseline.modules import VisualText
-        from baseline.pairs import SpecialIds, token_table
-        from baseline.train import visual_loss_fn
-
-        cfg, tc, rt = self.cfg, self.tc, self.rt
-        self.clip_table = token_table(self.enc.clip_tokenizer, self.kb.labels, cfg.clip_label_length - 2)
-        self.normaliser = Normaliser(CLIP_MEAN, CLIP_STD, rt.device)
-        clip0 = self.enc.clip.to(rt.device).eval()
-        if tc.compile and rt.cuda:
-            clip0.vision_model.compile(dynamic=True)
-            clip0.text_model.compile(dynamic=True)
-        plan = [("zeroshot", "clip-zeroshot" in cfg.models, None, 0),
-                ("visual", "image-only" in cfg.models or "mcr" in cfg.models, "visual-text", tc.clip_negatives),
-                ("finetuned", "clip-finetuned" in cfg.models, "clip-finetuned", 0)]
-        for offset, (key, wanted, label, negatives) in enumerate(plan):
-            if not wanted:
-                continue
-            model = VisualText(clip0 if label is None else copy.deepcopy(clip0))
-            if label is not None:
-                loss = visual_loss_fn(model, self.bank, self.rows["train"], self.normaliser, self.clip_table.to(rt.device), self.clip_table.lengths,
-                                      SpecialIds.of(self.enc.clip_tokenizer), cfg.clip_label_length, self.splits["train"].gold, self.pools, negatives, rt)
-                self._fit(label, model, loss, lambda m=model: self.top1(self._cosines(m, "dev", self._label_embeddings(m))), tc.seed + 10 * (offset + 1))
-            self.modules[key] = model
-            if rt.dist.is_main:  # rank 0 alone scores (and writes)
-                self.scores[key] = self._visual_scores(model)
-
-    # --------------------------------------------------------------- fusion
-    def fuse(self) -> dict:
-        """α (tuned on dev or fixed), the sweep for every normalisation, and the MCR score matrices."""
-        from baseline.fusion import ALPHA_GRID, choose_alpha, fuse, sweep
-
-        cfg = self.cfg
-        sv, st = self.scores["visual"], self.scores["text"]
-        curves = {m: {split: sweep(getattr(sv, split), getattr(st, split), self.splits[split].gold_pos, m, sv.scale) for split in ("dev", "test")}
+        cfg, scale = self.cfg, model.config.visual_scale
+        curves = {m: {split: sweep(raw[split]["visual"], raw[split]["text"], self.evalsets[split].gold, m, scale) for split in ("dev", "test")}
                   for m in NORMALIZATIONS}
         tuned = choose_alpha(curves[cfg.normalization]["dev"])
         alpha = tuned if cfg.alpha == "auto" else float(cfg.alpha)
-
-        def mixed(a, b):
-            return fuse(a, b, alpha, cfg.normalization, sv.scale)
-
-        self.scores["mcr"] = Scores(mixed(sv.dev, st.dev), mixed(sv.test, st.test), mixed(sv.kb, st.kb) if cfg.full_kb else None)
         info = {"mode": "auto" if cfg.alpha == "auto" else "fixed", "alpha": alpha, "dev_best_alpha": tuned,
                 "normalization": cfg.normalization, "grid": list(ALPHA_GRID), "sweep": curves}
         self.log(f"fusion: {cfg.normalization} normalisation, α = {alpha:.2f} ({info['mode']}; dev-best {tuned:.2f})")
         return info
 
     # -------------------------------------------------------------- results
-    def report(self, alpha: dict | None) -> dict:
-        from baseline.metrics import gold_ranks, hits_mrr, top_k
+    def report(self) -> dict:
+        from baseline.metrics import hits_mrr, top_k
 
         cfg, splits = self.cfg, self.splits
         results = {}
-        for name in MODEL_NAMES:
-            if name not in cfg.models:
-                continue
-            s = self.scores[SOURCE[name]]
-            row = {split: top_k(gold_ranks(getattr(s, split), splits[split].gold_pos)) for split in ("dev", "test")}
-            if s.kb is not None:
-                row["kb"] = hits_mrr(gold_ranks(s.kb, splits["test"].gold))
-            row["paper"] = dict(zip(("top1", "top5", "top10"), PAPER_TABLE3[name]))
-            results[name] = row
+        for kind in self.kinds:
+            scores = self.scores[kind.name]
+            row = {split: top_k(scores[split].ranks(self.evalsets[split].gold)) for split in ("dev", "test")}
+            if "kb" in scores:
+                row["kb"] = hits_mrr(scores["kb"].ranks(self.evalsets["kb"].gold))
+            if kind.paper:
+                row["paper"] = dict(zip(("top1", "top5", "top10"), kind.paper))
+            results[kind.name] = row
         dist = self.rt.dist
         extra = {"distributed": {"world_size": dist.world_size, "backend": dist.backend, "global_batch": self.tc.batch_size}} if dist.active else {}
         return {
@@ -332,45 +324,23 @@ class Benchmark:
             "models_used": {"text-text": self.enc.text_source or None, "visual-text": self.enc.clip_source or None},
             "settings": {"models": list(cfg.models), "alpha": cfg.alpha, "normalization": cfg.normalization, "full_kb": cfg.full_kb,
                          "text_max_length": cfg.text_max_length, "label_max_length": cfg.label_max_length,
-                         "clip_label_length": cfg.clip_label_length, "train": asdict(self.tc)},
+                         "clip_label_length": cfg.clip_label_length, "train": asdict(self.tc), "eval_batches": asdict(cfg.eval_batches)},
             "results": results,
-            "alpha": alpha,
+            "alpha": next(iter(self.fusion.values()), None),
             "training": self.fits,
             "paper_reference": {"source": "EMMEL paper, Table 3 (EMMEL test set, Top-1/5/10 %)",
-                                "numbers": {k: list(v) for k, v in PAPER_TABLE3.items()}},
+                                "numbers": {k.name: list(k.paper) for k in MODEL_KINDS.values() if k.paper}},
             **extra,
         }
 
-    def save_models(self, folder: Path, alpha: dict | None) -> None:
-        """One folder per model; the ablations hard-link the MCR module folders."""
-        from baseline.model import MCRModel
-
-        cfg, enc = self.cfg, self.enc
-        entities = sorted(self.dataset.kb, key=lambda e: e.id)
-        image_size = int(enc.clip.config.vision_config.image_size) if enc.clip is not None else 224
-        plan = [("mcr", "text", "visual"), ("text-only", "text", None), ("image-only", None, "visual"),
-                ("clip-finetuned", None, "finetuned"), ("clip-zeroshot", None, "zeroshot")]
-        saved: dict[str, Path] = {}
-        for name, text_key, visual_key in plan:
-            if name not in cfg.models:
-                continue
-            visual = self.modules.get(visual_key) if visual_key else None
-            config = ModelConfig(
-                name=name, modules=list(MODULES[name]), alpha=alpha["alpha"] if name == "mcr" else (1.0 if visual_key else 0.0),
-                normalization=cfg.normalization, visual_scale=self.scores[visual_key].scale if visual_key else 100.0,
-                text_max_length=cfg.text_max_length, label_max_length=cfg.label_max_length, clip_label_length=cfg.clip_label_length,
-                image_size=image_size, text_source=enc.text_source, clip_source=enc.clip_source,
-                dataset=str(self.dataset.meta.get("name", "")), kb_sha256=self.kb.sha256, kb_size=len(self.kb))
-            model = MCRModel(config, self.kb, entities, text=self.modules.get(text_key) if text_key else None, text_tokenizer=enc.text_tokenizer,
-                             visual=visual, clip_tokenizer=enc.clip_tokenizer,
-                             kb_embeddings=self._label_embeddings(visual) if visual is not None else None)
-            link = {"text": saved[text_key] / "text"} if text_key in saved else {}
-            if visual_key in saved:
-                link["clip"] = saved[visual_key] / "clip"
-            target = model.save_pretrained(folder / name, overwrite=False, link_from=link)
-            for key in (text_key, visual_key):
-                if key and key not in saved:
-                    saved[key] = target
+    def save_models(self, folder: Path) -> None:
+        """One folder per model; a module already saved (``mcr``'s, for the ablations) is hard-linked, not copied."""
+        saved: dict[str, Path] = {}  # recipe key → the model folder that holds it
+        for kind in reversed(self.kinds):  # mcr first
+            link = {slot: saved[key] for slot, key in kind.modules.items() if key in saved}
+            target = self.models[kind.name].save_pretrained(folder / kind.name, overwrite=False, link_from=link)
+            for key in kind.modules.values():
+                saved.setdefault(key, target)
 
 
 def load_images(splits: dict, size: int, rt, progress: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -1,13 +1,18 @@
-"""Configs of the MCR baseline as dataclasses: training settings, presets, the saved-model config.
+"""Configs of the MCR baseline as data: model kinds, module recipes, training settings, presets, the
+benchmark run, evaluation batch sizes and the saved-model config.
 
-Every trained model folder holds an ``emmel_model.json`` written from :class:`ModelConfig`, so a
-folder says which modules it has, how their scores are fused, and which KB it was trained with.
+Every constant the baseline's training, evaluation and ``emmel link`` share lives here once (image
+mean/std, max lengths, batch sizes of inference); the CLI's help texts read their defaults from
+these objects. Every trained model folder holds an ``emmel_model.json`` written from
+:class:`ModelConfig`, so a folder says which modules it has, how their scores are fused, and which
+KB it was trained with.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 from emmel.errors import EmmelError
@@ -15,37 +20,74 @@ from emmel.errors import EmmelError
 MODEL_FILE = "emmel_model.json"
 FORMAT_VERSION = 1
 
-# The models `emmel benchmark --models` knows, in the order of the paper's Table 3.
-MODEL_NAMES = ("clip-zeroshot", "clip-finetuned", "image-only", "text-only", "mcr")
-DISPLAY = {
-    "clip-zeroshot": "CN-CLIP zero-shot",
-    "clip-finetuned": "CN-CLIP fine-tuned",
-    "image-only": "MCR w/o text-text (visual-text only)",
-    "text-only": "MCR w/o visual-text (text-text only)",
-    "mcr": "MCR (text-text + visual-text)",
-}
-# Which trained modules each model uses.
-MODULES = {
-    "clip-zeroshot": ("visual",),
-    "clip-finetuned": ("visual",),
-    "image-only": ("visual",),
-    "text-only": ("text",),
-    "mcr": ("text", "visual"),
-}
-# Reported Top-1/5/10 (%) on EMMEL, Table 3 of the EMMEL paper: reference only, never reproduced here.
-PAPER_TABLE3 = {
-    "mcr": (77.8, 96.4, 100.0),
-    "clip-finetuned": (40.4, 77.5, 82.6),
-    "clip-zeroshot": (28.5, 55.7, 66.8),
-    "image-only": (63.4, 79.6, 85.3),
-    "text-only": (70.3, 93.4, 97.6),
-}
+# Chinese-CLIP's (= OpenAI CLIP's) image normalisation.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 NORMALIZATIONS = ("softmax", "zscore", "minmax", "none")
+# The scoring modules a model can hold (see baseline.scorers.SCORERS).
+SLOTS = ("text", "visual")
+DEFAULT_DEVICE = "cpu"
+LINK_TOP_K = 5  # entities `emmel link` lists
+LINK_MODEL = "mcr"  # the model of a benchmark output `emmel link` uses
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How `emmel benchmark` obtains one scoring module."""
+
+    key: str  # the module's name in results.json["training"] and in the log
+    slot: str  # which kind of module: one of SLOTS
+    trained: bool = True  # False: used as given (zero-shot)
+    negatives: str | None = None  # the TrainConfig field giving its hard negatives per sample; None: in-batch only
+    seed_offset: int = 0  # its training seed is TrainConfig.seed + seed_offset
+
+
+# In training order; the seed offsets keep each module's random stream independent of which others are trained.
+RECIPES = {r.key: r for r in (
+    Recipe("text-text", "text", negatives="text_negatives", seed_offset=10),
+    Recipe("clip-zeroshot", "visual", trained=False),
+    Recipe("visual-text", "visual", negatives="clip_negatives", seed_offset=20),
+    Recipe("clip-finetuned", "visual", seed_offset=30),
+)}
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """A row of the benchmark table: which module scores each slot, and the paper's numbers for it.
+
+    A kind with one module ranks by that module's own score; with a text and a visual module it
+    ranks by their fusion y = α·N(S_v) + (1 − α)·N(S_t) (baseline.fusion).
+    """
+
+    name: str
+    display: str  # the row's label in the table
+    modules: dict  # slot → key of the RECIPES entry that provides it
+    paper: tuple[float, float, float] | None = None  # Top-1/5/10 (%) of the EMMEL paper's Table 3: reference only
+
+    @property
+    def fused(self) -> bool:
+        return len(self.modules) > 1
+
+
+# The models `emmel benchmark --models` knows, in the order of the paper's Table 3. The ablations use
+# the modules of the same trained MCR, as in the paper.
+MODEL_KINDS = {k.name: k for k in (
+    ModelKind("clip-zeroshot", "CN-CLIP zero-shot", {"visual": "clip-zeroshot"}, (28.5, 55.7, 66.8)),
+    ModelKind("clip-finetuned", "CN-CLIP fine-tuned", {"visual": "clip-finetuned"}, (40.4, 77.5, 82.6)),
+    ModelKind("image-only", "MCR w/o text-text (visual-text only)", {"visual": "visual-text"}, (63.4, 79.6, 85.3)),
+    ModelKind("text-only", "MCR w/o visual-text (text-text only)", {"text": "text-text"}, (70.3, 93.4, 97.6)),
+    ModelKind("mcr", "MCR (text-text + visual-text)", {"text": "text-text", "visual": "visual-text"}, (77.8, 96.4, 100.0)),
+)}
+MODEL_NAMES = tuple(MODEL_KINDS)
 
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings shared by both modules (paper, Table 2: lr 1e-5, wd 0.001, batch 64)."""
+    """Optimisation settings shared by both modules (paper, Table 2: lr 1e-5, wd 0.001, batch 64).
+
+    These defaults are the paper's, for pretrained checkpoints; :meth:`for_preset` gives the
+    settings that suit a built-in preset trained from scratch.
+    """
 
     epochs: int = 5
     lr: float = 1e-5
@@ -56,11 +98,33 @@ class TrainConfig:
     clip_negatives: int = 3  # hard candidate negatives per image, on top of the in-batch ones
     hard_pool: int = 16  # hardest KB look-alikes each negative is drawn from
     max_grad_norm: float = 1.0
-    eval_batch: int = 1024  # cross-encoder pairs per forward pass in evaluation
     seed: int = 13
-    device: str = "cpu"
+    device: str = DEFAULT_DEVICE
     bf16: bool = True  # autocast to bfloat16 on CUDA (ignored on CPU)
     compile: bool = False  # torch.compile the encoders (CUDA)
+
+    @classmethod
+    def for_preset(cls, preset: str | None, **overrides) -> TrainConfig:
+        """The settings that suit preset ``preset`` (None: the paper's, for checkpoints), then ``overrides``."""
+        if preset is not None and preset not in PRESETS:
+            raise EmmelError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise EmmelError(f"unknown training setting {unknown[0]!r}; choose from {', '.join(sorted(known))}")
+        values = dict(PRESETS[preset].train) if preset is not None else {}
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass
+class EvalBatches:
+    """Batch sizes of inference (evaluation and `emmel link`): they bound memory; results change only by float rounding."""
+
+    pairs: int = 1024  # cross-encoder (label, text) pairs per forward pass
+    labels: int = 1024  # KB labels per CLIP text-encoder pass
+    images: int = 256  # images per CLIP image-encoder pass
+    chunk_pairs: int = 1 << 20  # (query, candidate) scores per chunk of queries: bounds index tensors and buffers
 
 
 @dataclass
@@ -123,15 +187,15 @@ class ModelConfig:
 
     name: str  # one of MODEL_NAMES
     modules: list[str]  # "text" and/or "visual"
-    alpha: float = 0.5  # weight of the visual-text score in y = α·S_v + (1 − α)·S_t
+    alpha: float = 0.5  # weight of the visual-text score in y = α·N(S_v) + (1 − α)·N(S_t); a one-module model ranks by its own score
     normalization: str = "softmax"  # how scores are brought to one scale before mixing
     visual_scale: float = 100.0  # CLIP logit scale 1/τ applied to cosine similarities before normalising
     text_max_length: int = 128  # [CLS] label [SEP] description [SEP]
     label_max_length: int = 32  # label tokens kept in the cross-encoder pair
     clip_label_length: int = 52  # CLIP text context (Chinese-CLIP uses 52)
     image_size: int = 224
-    image_mean: list[float] = field(default_factory=lambda: [0.48145466, 0.4578275, 0.40821073])  # CLIP's
-    image_std: list[float] = field(default_factory=lambda: [0.26862954, 0.26130258, 0.27577711])
+    image_mean: list[float] = field(default_factory=lambda: list(CLIP_MEAN))
+    image_std: list[float] = field(default_factory=lambda: list(CLIP_STD))
     text_source: str = ""  # where the cross-encoder's initial weights came from
     clip_source: str = ""  # where the CLIP weights came from
     dataset: str = ""  # name of the dataset it was trained on
@@ -143,9 +207,9 @@ class ModelConfig:
         check_alpha(self.alpha)
         if self.normalization not in NORMALIZATIONS:
             raise EmmelError(f"unknown normalization {self.normalization!r} (choose from {', '.join(NORMALIZATIONS)})")
-        unknown = set(self.modules) - {"text", "visual"}
+        unknown = set(self.modules) - set(SLOTS)
         if unknown or not self.modules:
-            raise EmmelError(f"a model needs modules 'text' and/or 'visual', got {self.modules}")
+            raise EmmelError(f"a model needs modules among {', '.join(map(repr, SLOTS))}, got {self.modules}")
 
     def save(self, folder: Path) -> None:
         from emmel.io import write_json
@@ -171,3 +235,63 @@ def check_alpha(alpha: float) -> float:
     if not isinstance(alpha, (int, float)) or not 0.0 <= float(alpha) <= 1.0:
         raise EmmelError(f"alpha must be in [0, 1], got {alpha}")
     return float(alpha)
+
+
+@dataclass
+class BenchmarkConfig:
+    """One benchmark run. ``train`` resolves to a TrainConfig in ``__post_init__``:
+
+    - None: the settings of :attr:`train_preset` (the preset's when no checkpoint is given, the
+      paper's with ``text_model``/``clip_model``), see :meth:`TrainConfig.for_preset`;
+    - a mapping (what the CLI's flags set): those settings with these fields replaced;
+    - a TrainConfig: used as given.
+    """
+
+    dataset: str
+    models: list[str] = field(default_factory=lambda: list(MODEL_NAMES))
+    alpha: str | float = "auto"
+    normalization: str = "softmax"
+    text_model: str | None = None
+    clip_model: str | None = None
+    preset: str = "tiny"
+    full_kb: bool = False  # also H@1/3/5/10 and MRR over the whole KB (MIMIC protocol)
+    out: str | None = None
+    overwrite: bool = False
+    save_models: bool = True
+    progress: bool = True
+    threads: int | None = None  # torch CPU threads (1 avoids OpenMP spin-waits on a busy shared machine)
+    text_max_length: int = ModelConfig.text_max_length
+    label_max_length: int = ModelConfig.label_max_length
+    clip_label_length: int = ModelConfig.clip_label_length
+    train: TrainConfig | Mapping | None = None
+    eval_batches: EvalBatches = field(default_factory=EvalBatches)  # batch sizes of scoring (memory, not results)
+    distributed: bool = False  # data-parallel over the ranks torchrun started (RANK/WORLD_SIZE/LOCAL_RANK)
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.models if m not in MODEL_KINDS]
+        if unknown or not self.models:
+            raise EmmelError(f"unknown model {unknown[0] if unknown else '(none)'!r}; choose from {', '.join(MODEL_NAMES)}")
+        if self.alpha != "auto":
+            self.alpha = check_alpha(self.alpha)
+        if self.normalization not in NORMALIZATIONS:
+            raise EmmelError(f"unknown normalization {self.normalization!r}; choose from {', '.join(NORMALIZATIONS)}")
+        if self.preset not in PRESETS:
+            raise EmmelError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
+        if not isinstance(self.train, TrainConfig):
+            self.train = TrainConfig.for_preset(self.train_preset, **dict(self.train or {}))
+
+    @property
+    def inputs(self) -> list:
+        """What the output folder must never replace: the dataset and the checkpoints."""
+        return [self.dataset, self.text_model, self.clip_model]
+
+    @property
+    def train_preset(self) -> str | None:
+        """Whose training settings are the default: the preset's when it builds every module, else (None) the paper's."""
+        return None if (self.text_model or self.clip_model) else self.preset
+
+    @classmethod
+    def default(cls, name: str):
+        """The default of field ``name`` (what the CLI's help texts show)."""
+        spec = next(f for f in fields(cls) if f.name == name)
+        return spec.default_factory() if spec.default_factory is not MISSING else spec.default

@@ -1,4 +1,5 @@
-"""Image preprocessing of Chinese-CLIP: RGB, bicubic resize to a square, CLIP mean/std normalisation.
+"""Image preprocessing of Chinese-CLIP: RGB, bicubic resize to a square, mean/std normalisation
+(the constants are in :mod:`baseline.config` and every saved model's config).
 
 Images of any size are decoded once into a uint8 bank (``N×3×S×S``) so training epochs and
 evaluation never touch the disk again; normalisation happens on the device, per batch.
@@ -7,16 +8,13 @@ evaluation never touch the disk again; normalisation happens on the device, per 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from emmel.errors import EmmelError
-
-# Chinese-CLIP's (= OpenAI CLIP's) normalisation constants.
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def load_image(path: str | Path, size: int, *, what: str = "image") -> torch.Tensor:
@@ -60,3 +58,21 @@ class Normaliser:
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         return (batch.float() - self.mean) * self.inv_std
+
+
+@dataclass
+class ImageSource:
+    """Decoded images (uint8 ``N×3×S×S``, on the host or the device) and the bank row of each sample."""
+
+    bank: torch.Tensor
+    rows: torch.Tensor  # sample i → its row in ``bank``
+    normaliser: Normaliser
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def pixels(self, samples: torch.Tensor, rt) -> torch.Tensor:
+        """Normalised float pixels of samples ``samples`` (host indices), on the runtime's device."""
+        index = self.rows[samples]
+        batch = self.bank[rt.put(index)] if self.bank.device.type == rt.device.type else rt.put(self.bank[index])
+        return self.normaliser(batch)

@@ -17,6 +17,16 @@ from torch import nn
 HEAD_FILE = "score_head.safetensors"
 
 
+def save_tokenizer(tokenizer, folder: str | Path) -> None:
+    """``tokenizer.save_pretrained`` without the truncation/padding a fast tokenizer keeps from its last call,
+    so a saved tokenizer.json depends on the tokenizer alone, not on which texts it cut last."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        backend.no_truncation()
+        backend.no_padding()
+    tokenizer.save_pretrained(str(folder))
+
+
 class CrossEncoder(nn.Module):
     def __init__(self, encoder: nn.Module):
         super().__init__()
@@ -42,7 +52,7 @@ class CrossEncoder(nn.Module):
             self.encoder.save_pretrained(str(folder))
         save_file({k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}, str(folder / HEAD_FILE))
         if tokenizer is not None:
-            tokenizer.save_pretrained(str(folder))
+            save_tokenizer(tokenizer, folder)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path) -> tuple[CrossEncoder, object]:
@@ -86,7 +96,7 @@ class VisualText(nn.Module):
         with quiet_transformers():
             self.clip.save_pretrained(str(folder))
         if tokenizer is not None:
-            tokenizer.save_pretrained(str(folder))
+            save_tokenizer(tokenizer, folder)
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> tuple[VisualText, object]:

@@ -1,46 +1,60 @@
-"""Hard negatives for training, drawn from the KB the way `emmel build` draws candidate sets.
+"""Hard negatives for training: each entity's hardest KB look-alikes, then seeded draws per batch.
 
-Train samples have no stored candidates, so each entity gets a pool of its hardest look-alikes:
-same base name first (``剪纸`` vs ``剪纸(蔚县剪纸)``), then character overlap of the labels, then
-same category; a seeded tie-break orders the rest. Negatives of a batch are drawn from the pools
-(and uniformly from the KB) with tensor ops, one call per batch.
+Train samples have no stored candidate sets, so every entity gets a pool of its hardest
+look-alikes, ranked by the same rules and in the same order of precedence as `emmel build`'s
+candidate sets (:mod:`emmel.candidates`):
+
+1. same base name, by the one label rule both call (:func:`emmel.labels.base_name`:
+   ``剪纸`` vs ``剪纸(蔚县剪纸)``, ``苗族银饰锻制技艺`` vs ``苗族(雷山)银饰锻制技艺``);
+2. then label similarity, Jaccard of the labels' character sets;
+3. then same category; a seeded tie-break orders the rest.
+
+What differs, and why: a pool belongs to an entity, not to a sample, so the build's second
+similarity term (overlap with the sample's own text) has no counterpart; similarity is over
+characters rather than the build's character bigrams and the category is a bonus added to it
+rather than a tier of its own (a pool is 16 wide, too short for the build's quarter-by-quarter
+tiers); and there is no random tier, since the cross-encoder adds uniform negatives itself
+(:meth:`NegativeSampler.mixed`). Negatives of a batch are drawn from the pools (and uniformly from
+the KB) with tensor ops, one call per batch.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 
 import torch
 
-_BASE = re.compile(r"[(（].*$")
-
-
-def base_name(label: str) -> str:
-    """``剪纸(蔚县剪纸)`` → ``剪纸``."""
-    return _BASE.sub("", label).strip() or label
+from emmel.labels import base_name
 
 
 def hard_pools(labels: list[str], categories: list[str], size: int, seed: int = 0, chunk: int = 1024) -> torch.Tensor:
-    """``E×size`` KB positions of each entity's hardest look-alikes (never itself)."""
+    """``E×size`` KB positions of each entity's hardest look-alikes (never itself).
+
+    Memory and time grow with E × chunk, not E²: the labels' character sets are a sparse E×V
+    matrix, and each chunk of rows is scored against the whole KB by one sparse product
+    (chunks shrink for large KBs so a chunk's E-wide score rows stay near 2^26 entries).
+    """
     n = len(labels)
     size = max(1, min(size, n - 1)) if n > 1 else 0
     if size == 0:
         return torch.zeros((n, 0), dtype=torch.long)
     chars = sorted({c for label in labels for c in label})
     where = {c: i for i, c in enumerate(chars)}
-    bags = torch.zeros((n, len(chars)))
-    for row, label in enumerate(labels):
-        bags[row, [where[c] for c in set(label)]] = 1.0
-    sizes = bags.sum(1)
+    members = [(row, where[c]) for row, label in enumerate(labels) for c in sorted(set(label))]
+    index = torch.tensor(members, dtype=torch.long).T
+    bags = torch.sparse_coo_tensor(index, torch.ones(index.shape[1]), (n, len(chars)), check_invariants=True).coalesce()
+    sizes = torch.zeros(n).index_add_(0, index[0], torch.ones(index.shape[1]))
     bases = [base_name(label) for label in labels]
     base_id = torch.tensor([{b: i for i, b in enumerate(sorted(set(bases)))}[b] for b in bases])
     cat_id = torch.tensor([{c: i for i, c in enumerate(sorted(set(categories)))}[c] for c in categories])
     has_cat = torch.tensor([bool(c) for c in categories])
     generator = torch.Generator().manual_seed(seed)
+    chunk = max(1, min(chunk, (1 << 26) // n))
     out = []
     for start in range(0, n, chunk):
         rows = slice(start, min(n, start + chunk))
-        inter = bags[rows] @ bags.T
+        part = bags.index_select(0, torch.arange(rows.start, rows.stop)).to_dense()  # chunk × V
+        inter = torch.sparse.mm(bags, part.T).T  # chunk × E shared characters (exact small integers)
         jaccard = inter / (sizes[rows, None] + sizes[None, :] - inter).clamp(min=1)
         score = 2.0 * (base_id[rows, None] == base_id[None, :]).float() + jaccard
         score += 0.5 * ((cat_id[rows, None] == cat_id[None, :]) & has_cat[rows, None]).float()
@@ -61,3 +75,22 @@ def draw(gold: torch.Tensor, pools: torch.Tensor, n_hard: int, n_random: int, kb
         pick = torch.randint(0, kb_size - 1, (len(gold), n_random), generator=generator)
         parts.append(pick + (pick >= gold.view(-1, 1)).long())  # skip the gold itself
     return torch.cat(parts, 1) if parts else torch.zeros((len(gold), 0), dtype=torch.long)
+
+
+@dataclass
+class NegativeSampler:
+    """A loss's negatives per batch: ``n_hard`` distinct members of each gold's pool, then ``n_random`` uniform ones."""
+
+    pools: torch.Tensor  # E×P, from hard_pools
+    kb_size: int
+    n_hard: int
+    n_random: int = 0
+
+    @classmethod
+    def mixed(cls, pools: torch.Tensor, kb_size: int, n: int) -> NegativeSampler:
+        """``n`` negatives: ¾ (rounded up) from the pools, ¼ uniformly from the KB (the cross-encoder's mix)."""
+        return cls(pools, kb_size, n - n // 4, n // 4)
+
+    def __call__(self, gold: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``B×k`` negatives of golds ``gold`` (k = 0 when none are asked for: nothing is drawn)."""
+        return draw(gold, self.pools, self.n_hard, self.n_random, self.kb_size, generator)

@@ -3,7 +3,8 @@
 Every label and every description is tokenised once; a batch of (label, text) pairs is then
 assembled with tensor indexing on the device, never by calling the tokenizer per pair. The result
 is exactly what ``tokenizer(label, text, truncation="only_second")`` gives when the label fits
-its budget.
+its budget. :class:`TextSide` (cross-encoder) and :class:`LabelSide` (CLIP text encoder) are the
+tokenised inputs that training and scoring both read.
 """
 
 from __future__ import annotations
@@ -87,3 +88,47 @@ def single(table: TokenTable, rows: torch.Tensor, special: SpecialIds, max_lengt
     ids = torch.where(pos == length + 1, torch.full_like(ids, special.sep), ids)
     ids[:, 0] = special.cls
     return ids, (pos <= length + 1).long()
+
+
+@dataclass
+class TextSide:
+    """What the cross-encoder packs pairs from: token tables on the device, their lengths on the host."""
+
+    labels: TokenTable
+    texts: TokenTable
+    label_lengths: torch.Tensor  # host copies: batch widths need no device sync
+    text_lengths: torch.Tensor
+    special: SpecialIds
+    max_length: int
+
+    @classmethod
+    def build(cls, labels: TokenTable, texts: TokenTable, special: SpecialIds, max_length: int, device) -> TextSide:
+        return cls(labels.to(device), texts.to(device), labels.lengths, texts.lengths, special, max_length)
+
+    def pack(self, label_idx: torch.Tensor, text_idx: torch.Tensor, rt) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pairs ``(labels[label_idx[p]], texts[text_idx[p]])`` (host indices), padded to the longest."""
+        width = pair_width(self.label_lengths[label_idx], self.text_lengths[text_idx], self.max_length)
+        return pack_pairs(self.labels, self.texts, rt.put(label_idx), rt.put(text_idx), self.special, self.max_length, width)
+
+
+@dataclass
+class LabelSide:
+    """KB labels tokenised once for the CLIP text encoder (``[CLS] label [SEP]``, at most ``max_length``)."""
+
+    table: TokenTable  # on the device
+    lengths: torch.Tensor  # host copy
+    special: SpecialIds
+    max_length: int
+
+    @classmethod
+    def build(cls, table: TokenTable, special: SpecialIds, max_length: int, device) -> LabelSide:
+        return cls(table.to(device), table.lengths, special, max_length)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def inputs(self, rows: torch.Tensor, rt) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(input_ids, attention_mask)`` of KB rows ``rows`` (host indices), trimmed to the longest."""
+        width = int(min(self.max_length, int(self.lengths[rows].max()) + 2))
+        ids, mask = single(self.table, rt.put(rows), self.special, self.max_length)
+        return ids[:, :width], mask[:, :width]

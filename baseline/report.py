@@ -10,7 +10,7 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
-from baseline.config import DISPLAY, MODEL_NAMES
+from baseline.config import MODEL_KINDS, MODEL_NAMES
 from emmel.io import atomic_directory, atomic_write_bytes, atomic_write_text, write_json
 from emmel.stats import format_table
 
@@ -26,12 +26,13 @@ def results_table(report: dict) -> str:
         result = report["results"].get(name)
         if result is None:
             continue
-        row = {"model": DISPLAY[name]}
+        row = {"model": MODEL_KINDS[name].display}
         row.update({f"Top-{k}": f"{result['test'][f'top{k}']:.1f}" for k in (1, 5, 10)})
         if has_kb and "kb" in result:
             row.update({f"KB H@{k}": f"{result['kb'][f'h{k}']:.1f}" for k in (1, 3, 5, 10)})
             row["KB MRR"] = f"{result['kb']['mrr']:.1f}"
-        row.update({f"paper Top-{k}": f"{v:.1f}" for k, v in zip((1, 5, 10), (result["paper"][f"top{k}"] for k in (1, 5, 10)))})
+        if "paper" in result:
+            row.update({f"paper Top-{k}": f"{result['paper'][f'top{k}']:.1f}" for k in (1, 5, 10)})
         rows.append(row)
     return format_table(rows)
 
@@ -82,7 +83,8 @@ def ablation_png(report: dict) -> bytes:
     for j, k in enumerate((1, 5, 10)):
         values = [report["results"][n]["test"][f"top{k}"] for n in names]
         ax.bar([i + (j - 1) * width for i in range(len(names))], values, width, label=f"Top-{k} (this run)")
-    ax.scatter([i - width for i in range(len(names))], [report["results"][n]["paper"]["top1"] for n in names], marker="_", s=300,
+    marked = [i for i, n in enumerate(names) if "paper" in report["results"][n]]
+    ax.scatter([i - width for i in marked], [report["results"][names[i]]["paper"]["top1"] for i in marked], marker="_", s=300,
                color="black", linewidths=2, zorder=3, label="Top-1 reported in the paper (reference)")
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=15)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from baseline.config import DEFAULT_DEVICE
 from baseline.distributed import DistContext
 from emmel.errors import EmmelError
 
@@ -21,7 +22,7 @@ class Runtime:
     dist: DistContext = field(default_factory=DistContext)  # single process unless started by torchrun
 
     @classmethod
-    def create(cls, device: str = "cpu", bf16: bool = True, progress: bool = True, dist: DistContext | None = None) -> Runtime:
+    def create(cls, device: str = DEFAULT_DEVICE, bf16: bool = True, progress: bool = True, dist: DistContext | None = None) -> Runtime:
         dist = dist or DistContext()
         device = dist.device(device)
         if device not in ("cpu", "cuda") and not device.startswith("cuda:"):

@@ -5,28 +5,21 @@
 - Text-text: all (query, candidate) pairs are packed with tensor ops and scored by the
   cross-encoder in large batches, sorted by length to keep padding small.
 Score matrices come back on the CPU, ``Q×C``, with ``-inf`` where a candidate row is padded.
+:func:`query_chunks` cuts long query lists so that no buffer grows with Q × C beyond a budget.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from baseline.images import Normaliser
-from baseline.pairs import SpecialIds, TokenTable, pack_pairs, pair_width, single
+from baseline.images import ImageSource
+from baseline.pairs import LabelSide, TextSide
 
 
-@dataclass
-class TextSide:
-    """Everything the cross-encoder needs to build pairs: tables on the device, lengths on the host."""
-
-    labels: TokenTable
-    texts: TokenTable
-    label_lengths: torch.Tensor  # host copies: batch widths need no device sync
-    text_lengths: torch.Tensor
-    special: SpecialIds
-    max_length: int
+def query_chunks(queries: int, width: int, budget: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` ranges of queries holding at most ``budget`` (query, candidate) pairs each (at least one query)."""
+    step = max(1, budget // max(1, width))
+    return [(start, min(queries, start + step)) for start in range(0, queries, step)]
 
 
 @torch.no_grad()
@@ -46,8 +39,7 @@ def pair_scores(model, side: TextSide, text_rows: torch.Tensor, candidates: torc
     starts = range(0, len(order), batch)
     for start in tqdm(starts, desc=desc, disable=not rt.progress or len(starts) < 4, leave=False):
         chunk = order[start : start + batch]
-        width = pair_width(side.label_lengths[label_idx[chunk]], side.text_lengths[text_idx[chunk]], side.max_length)
-        ids, mask, types = pack_pairs(side.labels, side.texts, rt.put(label_idx[chunk]), rt.put(text_idx[chunk]), side.special, side.max_length, width)
+        ids, mask, types = side.pack(label_idx[chunk], text_idx[chunk], rt)
         with rt.autocast():
             out[rt.put(chunk)] = model(ids, mask, types).float()
     scores = torch.full((q * c,), float("-inf"))
@@ -56,29 +48,25 @@ def pair_scores(model, side: TextSide, text_rows: torch.Tensor, candidates: torc
 
 
 @torch.no_grad()
-def label_embeddings(model, table: TokenTable, lengths: torch.Tensor, special: SpecialIds, max_length: int, batch: int, rt) -> torch.Tensor:
+def label_embeddings(model, labels: LabelSide, batch: int, rt) -> torch.Tensor:
     """``E×D`` normalised CLIP text embeddings of every KB label (computed once per KB)."""
     model.eval()
     parts = []
-    for start in range(0, len(lengths), batch):
-        rows = torch.arange(start, min(len(lengths), start + batch))
-        width = int(min(max_length, int(lengths[rows].max()) + 2))
-        ids, mask = single(table, rt.put(rows), special, max_length)
+    for start in range(0, len(labels), batch):
         with rt.autocast():
-            parts.append(model.encode_labels(ids[:, :width], mask[:, :width]))
+            parts.append(model.encode_labels(*labels.inputs(torch.arange(start, min(len(labels), start + batch)), rt)))
     return torch.cat(parts)
 
 
 @torch.no_grad()
-def image_embeddings(model, bank: torch.Tensor, rows: torch.Tensor, normaliser: Normaliser, batch: int, rt) -> torch.Tensor:
-    """``N×D`` normalised CLIP image embeddings of bank rows ``rows``."""
+def image_embeddings(model, images: ImageSource, batch: int, rt) -> torch.Tensor:
+    """``N×D`` normalised CLIP image embeddings of every sample of ``images``."""
     model.eval()
     parts = []
-    for start in range(0, len(rows), batch):
-        index = rows[start : start + batch]
-        pixels = bank[rt.put(index)] if bank.device.type == rt.device.type else rt.put(bank[index])
+    for start in range(0, len(images), batch):
+        pixels = images.pixels(torch.arange(start, min(len(images), start + batch)), rt)
         with rt.autocast():
-            parts.append(model.encode_images(normaliser(pixels)))
+            parts.append(model.encode_images(pixels))
     return torch.cat(parts)
 
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from baseline.negatives import draw
-from baseline.pairs import pack_pairs, pair_width, single
+from baseline.images import ImageSource
+from baseline.negatives import NegativeSampler
+from baseline.pairs import LabelSide, TextSide
 
 
 @dataclass
@@ -103,47 +104,32 @@ def fit(module: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Generato
     return result
 
 
-def text_loss_fn(model, side, gold: torch.Tensor, pools: torch.Tensor, kb_size: int, cfg, rt):
+def text_loss_fn(model, side: TextSide, gold: torch.Tensor, negatives: NegativeSampler, rt):
     """Listwise cross-entropy of the cross-encoder (``side.texts`` = train texts); the gold is column 0."""
-    n_hard = cfg.text_negatives - cfg.text_negatives // 4
-    n_random = cfg.text_negatives - n_hard
 
     def loss(rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         g = gold[rows]
-        labels = torch.cat([g.view(-1, 1), draw(g, pools, n_hard, n_random, kb_size, generator)], 1)
+        labels = torch.cat([g.view(-1, 1), negatives(g, generator)], 1)
         width = labels.shape[1]
-        label_idx = labels.reshape(-1)
-        text_idx = rows.repeat_interleave(width)
-        w = pair_width(side.label_lengths[label_idx], side.text_lengths[text_idx], side.max_length)
-        ids, mask, types = pack_pairs(side.labels, side.texts, rt.put(label_idx), rt.put(text_idx), side.special, side.max_length, w)
+        ids, mask, types = side.pack(labels.reshape(-1), rows.repeat_interleave(width), rt)
         scores = model(ids, mask, types).view(len(rows), width)
         return F.cross_entropy(scores, torch.zeros(len(rows), dtype=torch.long, device=scores.device))
 
     return loss
 
 
-def visual_loss_fn(model, bank: torch.Tensor, bank_rows: torch.Tensor, normaliser, clip_table, clip_lengths: torch.Tensor, special, label_length: int,
-                   gold: torch.Tensor, pools: torch.Tensor, n_negatives: int, rt):
-    """InfoNCE over in-batch golds plus ``n_negatives`` hard candidate negatives per image.
-
-    ``bank_rows[i]`` is the row of train sample i in the image ``bank``.
-    """
+def visual_loss_fn(model, images: ImageSource, labels: LabelSide, gold: torch.Tensor, negatives: NegativeSampler, rt):
+    """InfoNCE over in-batch golds plus the sampler's hard candidate negatives per image (``images`` = train images)."""
 
     def loss(rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         g = gold[rows]
-        negatives = draw(g, pools, n_negatives, 0, len(clip_lengths), generator) if n_negatives else torch.zeros((len(g), 0), dtype=torch.long)
-        columns = torch.cat([g, negatives.reshape(-1)])
+        columns = torch.cat([g, negatives(g, generator).reshape(-1)])
         same = columns.view(1, -1) == g.view(-1, 1)
         same[torch.arange(len(g)), torch.arange(len(g))] = False  # the image's own positive
-        width = int(min(label_length, int(clip_lengths[columns].max()) + 2))
-        ids, mask = single(clip_table, rt.put(columns), special, label_length)
-        labels = model.encode_labels(ids[:, :width], mask[:, :width])
-        index = bank_rows[rows]
-        pixels = bank[rt.put(index)] if bank.device.type == rt.device.type else rt.put(bank[index])
-        images = model.encode_images(normaliser(pixels))
-        logits = model.logit_scale() * images @ labels.T
+        label_emb = model.encode_labels(*labels.inputs(columns, rt))
+        image_emb = model.encode_images(images.pixels(rows, rt))
+        logits = model.logit_scale() * image_emb @ label_emb.T
         logits = logits.masked_fill(rt.put(same), float("-inf"))
         return F.cross_entropy(logits, torch.arange(len(g), device=logits.device))
 
     return loss
-

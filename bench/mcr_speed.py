@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--preset", choices=["tiny", "base"], help="default: tiny on CPU, base (paper sizes) on CUDA")
-    parser.add_argument("--batch-size", type=int, help="default: 32 tiny, 64 base (the paper's)")
+    parser.add_argument("--batch-size", type=int, help="default: the preset's training batch (TrainConfig.for_preset)")
     parser.add_argument("--text-negatives", type=int, default=7)
     parser.add_argument("--clip-negatives", type=int, default=3)
     parser.add_argument("--label-len", type=int, default=10, help="characters per entity label")
@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kb", type=int, default=1000, help="KB entities")
     parser.add_argument("--queries", type=int, help="evaluation queries (default: 1000 on CUDA, 200 on CPU)")
     parser.add_argument("--candidates", type=int, default=100, help="λ")
-    parser.add_argument("--eval-batch", type=int, default=2048, help="cross-encoder pairs per forward pass")
+    parser.add_argument("--eval-batch", type=int, default=2048,
+                        help="cross-encoder pairs per forward pass (default: 2048, a GPU-sized batch; emmel's own is EvalBatches.pairs)")
     parser.add_argument("--steps", type=int, default=10, help="timed training steps per module")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--peak-tflops", type=float, help="peak dense bf16 TFLOP/s of the GPU (default: from the table by device name)")
@@ -91,22 +92,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from baseline.checkpoints import build_clip, build_text_encoder
-    from baseline.config import PRESETS, TrainConfig
-    from baseline.fusion import fuse
-    from baseline.images import CLIP_MEAN, CLIP_STD, Normaliser
+    from baseline.config import PRESETS, EvalBatches, ModelConfig, TrainConfig
+    from baseline.data import KBIndex
+    from baseline.model import MCRModel
     from baseline.modules import CrossEncoder, VisualText
     from baseline.negatives import hard_pools
-    from baseline.pairs import SpecialIds, token_table
     from baseline.runtime import Runtime, seed_everything
-    from baseline.scoring import TextSide, candidate_cosines, image_embeddings, label_embeddings, pair_scores
-    from baseline.train import Trainer, text_loss_fn, visual_loss_fn
+    from baseline.scorers import Queries, TextScorer, VisualScorer
+    from baseline.train import Trainer
     from baseline.vocab import default_tokenizer
 
     if args.threads:
         torch.set_num_threads(args.threads)
     rt = Runtime.create(args.device, bf16=not args.no_bf16, progress=False)
     preset = PRESETS[args.preset or ("base" if rt.cuda else "tiny")]
-    batch = args.batch_size or (64 if preset.name == "base" else 32)
+    batch = args.batch_size or TrainConfig.for_preset(preset.name).batch_size
     queries = args.queries or (1000 if rt.cuda else 200)
     seed_everything(0)
     chars = corpus_chars()
@@ -115,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     texts = ["".join(rng.choices(chars, k=args.text_len)) for _ in range(max(queries, batch))]
     tokenizer, vocab_note = default_tokenizer(labels + texts, restrict_to_corpus=preset.restrict_vocab)
     cfg = TrainConfig(batch_size=batch, text_negatives=args.text_negatives, clip_negatives=args.clip_negatives,
-                      eval_batch=args.eval_batch, device=args.device, bf16=not args.no_bf16, lr=1e-5)
+                      device=args.device, bf16=not args.no_bf16, lr=1e-5)
+    model_cfg = ModelConfig(name="mcr", modules=["text", "visual"], alpha=0.5, normalization="softmax")
+    kb = KBIndex([f"E{i}" for i in range(args.kb)], labels, [""] * args.kb, "", "")
 
     cross = CrossEncoder(build_text_encoder(preset, len(tokenizer), 0)).to(rt.device)
     clip = build_clip(preset, len(tokenizer), 1).to(rt.device)
@@ -124,13 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         clip.vision_model.compile(dynamic=True)
         clip.text_model.compile(dynamic=True)
     visual = VisualText(clip)
-    special = SpecialIds.of(tokenizer)
-    label_table = token_table(tokenizer, labels, 32)
-    text_table = token_table(tokenizer, texts, 126)
-    side = TextSide(label_table.to(rt.device), text_table.to(rt.device), label_table.lengths, text_table.lengths, special, 128)
+    text_scorer = TextScorer(cross, tokenizer, kb, text_max_length=model_cfg.text_max_length, label_max_length=model_cfg.label_max_length)
+    visual_scorer = VisualScorer(visual, tokenizer, kb, label_length=model_cfg.clip_label_length, image_mean=model_cfg.image_mean,
+                                 image_std=model_cfg.image_std)
     size = preset.clip_vision["image_size"]
     bank = torch.randint(0, 256, (len(texts), 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)).to(rt.device)
-    normaliser = Normaliser(CLIP_MEAN, CLIP_STD, rt.device)
+    train_queries = Queries(texts, bank)
     gold = torch.randint(0, args.kb, (len(texts),), generator=torch.Generator().manual_seed(1))
     pools = hard_pools(labels, [""] * args.kb, 16, seed=0)
     device_name = torch.cuda.get_device_name(rt.device) if rt.cuda else f"CPU ({torch.get_num_threads()} threads)"
@@ -174,29 +175,25 @@ def main(argv: list[str] | None = None) -> int:
     label_seq = args.label_len + 2
     text_cfg, clip_cfg = cross.encoder.config, clip.config
 
-    t_text = timed_steps(cross, text_loss_fn(cross, side, gold, pools, args.kb, cfg, rt))
+    t_text = timed_steps(cross, text_scorer.loss(train_queries, gold, pools, args.text_negatives, rt))
     f_text = 3 * bert_flops(text_cfg, seq, batch * (1 + args.text_negatives))
     print(f"train text-text   : {batch / t_text:9.1f} samples/s ({batch * (1 + args.text_negatives) / t_text:.0f} pairs/s), {rate(f_text, t_text)}")
 
-    table = token_table(tokenizer, labels, 50)
-    loss = visual_loss_fn(visual, bank, torch.arange(len(texts)), normaliser, table.to(rt.device), table.lengths, special, 52,
-                          gold, pools, args.clip_negatives, rt)
-    t_vis = timed_steps(visual, loss)
+    t_vis = timed_steps(visual, visual_scorer.loss(train_queries, gold, pools, args.clip_negatives, rt))
     f_vis = 3 * (vit_flops(clip_cfg.vision_config, clip_cfg.projection_dim, batch)
                  + bert_flops(clip_cfg.text_config, label_seq, batch * (1 + args.clip_negatives)))
     print(f"train visual-text : {batch / t_vis:9.1f} samples/s, {rate(f_vis, t_vis)}")
     print(f"train MCR (both)  : {batch / (t_text + t_vis):9.1f} samples/s, {rate(f_text + f_vis, t_text + t_vis)}")
 
-    # evaluation: KB label embeddings once, then Q images and Q×λ cross-encoder pairs, then fusion
+    # evaluation through MCRModel.score (what `emmel benchmark` and `emmel link` call): KB label embeddings
+    # once, then Q images and Q×λ cross-encoder pairs, then fusion
     cands = torch.stack([torch.randperm(args.kb, generator=torch.Generator().manual_seed(q))[: args.candidates] for q in range(queries)])
-    cross.eval(), visual.eval()
+    model = MCRModel(model_cfg, kb, [], {"text": text_scorer, "visual": visual_scorer}, runtime=rt,
+                     batches=EvalBatches(pairs=args.eval_batch))
     rows = torch.arange(queries)
 
     def evaluate() -> torch.Tensor:
-        kb_emb = label_embeddings(visual, table.to(rt.device), table.lengths, special, 52, 1024, rt)
-        sv = candidate_cosines(image_embeddings(visual, bank, rows, normaliser, 256, rt), kb_emb, cands)
-        st = pair_scores(cross, side, rows, cands, args.eval_batch, rt)
-        return fuse(sv, st, 0.5, "softmax", 100.0)
+        return model.score(bank, [texts[i] for i in rows.tolist()], cands, image_rows=rows).fused
 
     small = min(queries, 20)
     saved = (rows, cands)

@@ -112,20 +112,18 @@ def test_outputs_say_which_models_and_label_the_paper_numbers(trained):
 
 
 def test_saved_model_links_like_the_benchmark_scored(trained, learnable):
-    from baseline.link import entity_scores, load_for_link
-    from baseline.runtime import Runtime
+    from baseline.link import load_for_link
     from emmel.dataset import Dataset
 
     folder, _, report = trained
     model, where = load_for_link(learnable)  # a dataset folder: its model is found beside it
     assert where == folder / "models" / "mcr"
     dataset = Dataset.load(learnable)
-    rt = Runtime.create("cpu", progress=False)
     test = sorted(dataset.samples["test"], key=lambda s: s.id)
     hits = 0
     for sample in test:
-        scores = entity_scores(model, dataset.image_path(sample), sample.text, rt)
-        hits += model.kb.ids[int(scores["fused"].argmax())] == sample.entity_id
+        (best,) = model.link(dataset.image_path(sample), sample.text, k=1)
+        hits += best["id"] == sample.entity_id
     assert abs(100.0 * hits / len(test) - report["results"]["mcr"]["kb"]["h1"]) <= 100.0 / len(test) + 1e-6
 
     sample = test[0]
@@ -173,11 +171,15 @@ def test_missing_link_image_is_one_line(trained, tmp_path):
 
 
 def test_same_seed_same_bytes(tiny_dataset, tmp_path):
-    runs = []
-    for name in ("one", "two"):
-        code, _, err = cli("benchmark", tiny_dataset, "--epochs", "1", "--models", "text-only,image-only,mcr", "--out", tmp_path / name)
-        assert code == 0, err
-        runs.append({p.relative_to(tmp_path / name).as_posix(): p.read_bytes() for p in sorted((tmp_path / name).rglob("*")) if p.is_file()})
+    """Two runs with the same seed, one through the CLI and one through the library with its own defaults."""
+    from baseline.benchmark import BenchmarkConfig, run_benchmark
+
+    code, _, err = cli("benchmark", tiny_dataset, "--epochs", "1", "--models", "text-only,image-only,mcr", "--out", tmp_path / "one")
+    assert code == 0, err
+    run_benchmark(BenchmarkConfig(dataset=str(tiny_dataset), models=["text-only", "image-only", "mcr"], train={"epochs": 1}, threads=1,
+                                  progress=False, out=str(tmp_path / "two")), log=lambda line: None)
+    runs = [{p.relative_to(tmp_path / name).as_posix(): p.read_bytes() for p in sorted((tmp_path / name).rglob("*")) if p.is_file()}
+            for name in ("one", "two")]
     assert runs[0].keys() == runs[1].keys() and "models/mcr/text/model.safetensors" in runs[0]
     assert [k for k in runs[0] if runs[0][k] != runs[1][k]] == []
 
@@ -202,7 +204,8 @@ def test_real_checkpoint_formats_run_the_benchmark(tiny_dataset, tmp_path, clip_
     assert report["settings"]["train"]["lr"] == 1e-5  # the paper's settings apply to real checkpoints
     model = MCRModel.from_pretrained(tmp_path / "out" / "models" / "mcr")
     assert model.text.encoder.config.hidden_size == 32 and model.visual.image_size == 32
-    assert torch.isfinite(model.kb_embeddings).all() and model.kb_embeddings.shape[0] == report["dataset"]["kb_entities"]
+    kb_embeddings = model.scorers["visual"].kb_embeddings
+    assert torch.isfinite(kb_embeddings).all() and kb_embeddings.shape[0] == report["dataset"]["kb_entities"]
 
     line = error_line(*cli("benchmark", tiny_dataset, "--clip-model", bert, "--out", tmp_path / "x"))
     assert "expected a ChineseCLIPModel checkpoint" in line

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 
 def add_arguments(parser) -> None:
+    from baseline.config import DEFAULT_DEVICE, LINK_MODEL, LINK_TOP_K, MODEL_NAMES
+
     parser.add_argument("target", metavar="DATASET_OR_MODEL",
                         help="a saved model folder, an `emmel benchmark` output folder, or a dataset folder with its benchmark output beside it")
     parser.add_argument("--image", help="image of the mention")
     parser.add_argument("--text", required=True, help="description of the mention")
-    parser.add_argument("-k", type=int, default=5, help="how many entities to list (default: 5)")
-    parser.add_argument("--model", default="mcr", help="which trained model of a benchmark output to use (default: mcr)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    parser.add_argument("-k", type=int, default=LINK_TOP_K, help=f"how many entities to list (default: {LINK_TOP_K})")
+    parser.add_argument("--model", default=LINK_MODEL,
+                        help=f"which trained model of a benchmark output to use, one of {', '.join(MODEL_NAMES)} (default: {LINK_MODEL})")
+    parser.add_argument("--device", default=DEFAULT_DEVICE, help=f"cpu or cuda (default: {DEFAULT_DEVICE})")
     parser.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
 
 
 def run(args) -> int:
-    from baseline.link import entity_scores, load_for_link, top_entities
-    from baseline.runtime import Runtime
+    from baseline.link import load_for_link
     from emmel.io import dumps
     from emmel.stats import format_table
 
@@ -25,9 +27,8 @@ def run(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    rt = Runtime.create(args.device, progress=False)
     model, folder = load_for_link(args.target, args.model, args.device)
-    rows = top_entities(model, entity_scores(model, args.image, args.text, rt), args.k)
+    rows = model.link(args.image, args.text, args.k)
     if args.json:
         for row in rows:
             print(dumps(row))
