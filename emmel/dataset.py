@@ -9,7 +9,6 @@ when possible) from ``dataset.root``, the folder they currently live in.
 from __future__ import annotations
 
 import os
-import shutil
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 from emmel import TOOL
 from emmel.errors import EmmelError
 from emmel.images import ImageProblem, check_image_file
-from emmel.io import atomic_directory, read_json, read_jsonl, safe_join, sha256_file, write_json, write_jsonl
+from emmel.io import atomic_directory, link_or_copy, read_json, read_jsonl, safe_join, sha256_file, write_json, write_jsonl
 from emmel.schema import EVAL_SPLITS, FORMAT_VERSION, SPLITS, Entity, Reject, Sample
 
 MANIFEST = "manifest.json"
@@ -146,11 +145,7 @@ class Dataset:
             except ImageProblem as exc:
                 state = "is missing" if exc.detail == "not found" else exc.detail
                 raise EmmelError(f"image {sample.image!r} of sample {sample.id} {state}", path=root) from None
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(src, target)
-            except OSError:
-                shutil.copyfile(src, target)
+            link_or_copy(src, target)
 
 
 def reject_key(reject: Reject) -> tuple:

@@ -30,7 +30,7 @@ from pathlib import Path
 from emmel import TOOL
 from emmel.dataset import Dataset
 from emmel.errors import EmmelError
-from emmel.io import SafeJoiner, atomic_directory, read_json, sha256_file, write_json
+from emmel.io import SafeJoiner, atomic_directory, link_or_copy, read_json, sha256_file, write_json
 from emmel.kg import TRIPLES_FILE, Literal, build_graph, read_triples
 from emmel.labels import base_name
 from emmel.progress import progress
@@ -283,7 +283,7 @@ def _resolve_sources(dataset: Dataset, sources: list[Path], warnings: list[str])
 def _prepare_images(site: Site, raw_images: dict[str, Path | None]) -> None:
     """Queue every thumbnail, hard-link the full images, then make the thumbnails (in parallel)."""
     join = SafeJoiner(site.dataset.root)
-    linked: dict[str, str] = {}
+    linked: set[str] = set()
     for s in progress(list(site.samples.values()), desc="link images"):
         try:
             src = join(s.image)
@@ -298,13 +298,8 @@ def _prepare_images(site: Site, raw_images: dict[str, Path | None]) -> None:
         parts = src.relative_to(join.root).parts
         rel = "/".join(parts if parts[0] == "images" else ("images", *parts))
         if rel not in linked:
-            target = site.folder / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(src, target)
-            except OSError:
-                shutil.copyfile(src, target)
-            linked[rel] = rel
+            link_or_copy(src, site.folder / rel)
+            linked.add(rel)
         site.full_image[s.id] = rel
     for k, r in enumerate(site.dataset.rejects):
         if r.record in raw_images:

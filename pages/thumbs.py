@@ -7,11 +7,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from emmel.images import ImageProblem, open_image
+from emmel.io import link_or_copy
 from emmel.parallel import map_ordered
 
 SIZE = 192  # longest side, pixels
@@ -46,13 +46,10 @@ def _make(job: tuple[str, str, str]) -> str:
     """One thumbnail job (top-level so process pools can pickle it): ``ok``, ``missing`` or ``unreadable: …``."""
     src, dest, reuse = job
     target = Path(dest)
-    target.parent.mkdir(parents=True, exist_ok=True)
     if reuse and os.path.isfile(reuse):
-        try:
-            os.link(reuse, target)
-        except OSError:
-            shutil.copyfile(reuse, target)
+        link_or_copy(reuse, target)
         return "ok"
+    target.parent.mkdir(parents=True, exist_ok=True)
     try:
         target.write_bytes(render_thumbnail(src))
         return "ok"
