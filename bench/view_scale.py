@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from emmel.candidates import CandidateIndex, select_candidates  # noqa: E402
 from emmel.dataset import Dataset  # noqa: E402
 from emmel.io import sha256_bytes, stable_id  # noqa: E402
+from emmel.kg import build_graph  # noqa: E402
 from emmel.schema import Entity, Reject, Sample  # noqa: E402
 from pages.dataset_site import SiteOptions, build_site  # noqa: E402
 from tests.view_fixtures import write_run  # noqa: E402
@@ -93,7 +94,7 @@ def generate(folder: Path, n_samples: int, n_entities: int, n_augmented: int, n_
             id=f"{original.id}-rotate{k // len(train)}", image=rel, text=original.text, entity_id=original.entity_id, split="train",
             image_sha256=digest, width=320, height=240, phash=digest[:16], group=original.group, source=original.source,
             license=original.license, augmented_from=original.id, augmentation={"op": "rotate", "params": {"angle": rng.randint(-15, 15)}}))
-    index = CandidateIndex(kb)  # the build's own hard negatives (same base, similar labels, graph neighbours)
+    index = CandidateIndex(kb, build_graph(kb))  # the build's own hard negatives (same base, similar labels, graph neighbours)
     candidates = {split: {s.id: select_candidates(index, s.entity_id, s.text, lam, seed, s.id) for s in samples[split]} for split in ("dev", "test")}
     originals = [s for split in samples.values() for s in split if s.augmented_from is None]
     rejects = []

@@ -224,16 +224,6 @@ def safe_join(root: str | os.PathLike, relative: str) -> Path:
     return target
 
 
-def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
-    """Hard-link ``src`` at ``dst`` (no extra space; content-addressed files never change), or copy it
-    where a link is impossible (another file system); the parent folder is created."""
-    Path(dst).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
 class SafeJoiner:
     """``safe_join`` for many paths under one root (10,000 images share a few hundred folders):
     the same lexical check and symlink containment, with each folder resolved once."""

@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emmel import TOOL
-from emmel.dataset import Dataset
+from emmel.dataset import Dataset, link_or_copy
 from emmel.errors import EmmelError
-from emmel.io import SafeJoiner, atomic_directory, link_or_copy, read_json, sha256_file, write_json
+from emmel.io import SafeJoiner, atomic_directory, read_json, sha256_file, write_json
 from emmel.kg import TRIPLES_FILE, Literal, build_graph, read_triples
 from emmel.labels import base_name
 from emmel.progress import progress

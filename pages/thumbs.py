@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emmel.dataset import link_or_copy
 from emmel.images import ImageProblem, open_image
-from emmel.io import link_or_copy
 from emmel.parallel import map_ordered
 
 SIZE = 192  # longest side, pixels

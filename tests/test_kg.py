@@ -220,8 +220,10 @@ def test_candidates_prefer_entities_sharing_graph_facts():
     near = E("银饰锻制技艺(苗族银饰锻制技艺)", "传统技艺", "贵州省黔东南苗族侗族自治州雷山县")  # same group, same county
     far = [E(f"年画{k}", "传统美术", f"河北省{k}县") for k in "甲乙丙丁戊己庚辛壬癸"]  # same category only
     kb = [gold, near, *far]
-    index = CandidateIndex(kb)
-    assert index.related(gold.id)[near.id] > index.related(gold.id)[far[0].id]
+    index = CandidateIndex(kb, build_graph(kb))
+    groups = index.related(gold.id)  # by facts shared: near (group, county, prefecture, province), then the same category
+    assert groups[0] == [near.id] and set(groups[-1]) == {e.id for e in far}
+    assert CandidateIndex(kb).related(gold.id) == []  # without the graph (imported KBs) there is no graph tier
     for k in range(20):
         chosen = select_candidates(index, gold.id, "绣片", 4, k, f"S{k}")  # λ=4: gold + 1 similar + 1 graph + 1 random
         assert near.id in chosen
