@@ -34,7 +34,8 @@ def results_table(report: dict) -> str:
         if "paper" in result:
             row.update({f"paper Top-{k}": f"{result['paper'][f'top{k}']:.1f}" for k in (1, 5, 10)})
         rows.append(row)
-    return format_table(rows)
+    columns = list(dict.fromkeys(column for row in rows for column in row))  # a row without paper numbers leaves its cells empty
+    return format_table(rows, columns)
 
 
 def summary(report: dict) -> str:
