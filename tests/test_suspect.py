@@ -219,3 +219,35 @@ def test_unflagged_datasets_export_in_their_usual_order(tmp_path):
     dataset = Dataset.load(folder)
     urls = ImageURLs(mode="http", prefix="https://img.example.org/emmel")
     assert make_tasks(dataset, images=urls) == make_tasks(dataset, images=urls, order=("dataset",))
+
+
+@needs_vocab
+def test_the_site_lists_the_suspects_and_shows_each_samples_scores(fixture, chromium):
+    from pages.dataset_site import SiteOptions, build_site
+    from pages.naming import safe_name
+    from tests.view_fixtures import PageProblems
+
+    out = build_site(fixture.flagged, fixture.root / "site", options=SiteOptions(rows_per_page=3, workers=1)).out
+    dataset = Dataset.load(fixture.flagged)
+    ranked = by_z(dataset)
+    flagged = [s for s in ranked if s.flagged]
+    plain = ranked[-1]
+    with PageProblems(chromium, (out / "suspects.html").as_uri()) as page:
+        rows = page.page.locator("table tbody tr")
+        assert rows.count() == min(3, len(flagged)) and page.errors == []
+        assert flagged[0].text in rows.nth(0).inner_text() and f"{flagged[0].suspect['z']:.2f}" in rows.nth(0).inner_text()
+        assert all(img["width"] > 0 for img in page.images())
+        if len(flagged) > 3:
+            page.goto((out / "suspects-p2.html").as_uri())
+            assert flagged[3].text in page.page.locator("table tbody tr").nth(0).inner_text()
+        page.goto((out / "sample" / f"{safe_name(flagged[0].id)}.html").as_uri())
+        section = page.page.locator("#suspect").inner_text()
+        assert "Flagged as a possible mismatch" in section and flagged[0].suspect["reason"] in section
+        assert f"{flagged[0].suspect['image_text']:.3f}" in section and f"{flagged[0].suspect['median_text']:.3f}" in section
+        page.goto((out / "sample" / f"{safe_name(plain.id)}.html").as_uri())
+        assert "Mismatch scores" in page.page.locator("#suspect").inner_text() and page.page.locator(".badge.warn").count() == 0
+        page.goto((out / "index.html").as_uri())
+        overview = page.page.locator("#suspects").inner_text()
+        assert "Suspect pairs (model-flagged)" in overview and str(fixture.clip) in overview
+        assert page.page.locator("nav a", has_text="Suspects").count() == 1
+        assert page.page.locator("img[alt='suspect_scores.png']").count() == 1 and page.errors == []
