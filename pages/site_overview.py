@@ -7,9 +7,9 @@ from collections import Counter
 
 from emmel.schema import FORMAT_VERSION
 from emmel.stats import table1
+from pages import site_suspects
 from pages.html import el, table
 from pages.layout import section
-from pages import site_suspects
 from pages.naming import safe_name
 from pages.site_rejects import REASONS, reason_href
 
