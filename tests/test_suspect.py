@@ -37,6 +37,16 @@ def by_z(dataset: Dataset) -> list[Sample]:
     return sorted((s for s in dataset.all_samples() if s.suspect), key=lambda s: (s.suspect["z"], s.id))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def torch_threads():
+    """`--threads 1` sets torch's threads for the whole process: give the next test module its own count back."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def fixture(tmp_path_factory) -> SimpleNamespace:
     """A swapped-caption dataset, a tiny CLIP checkpoint (saved with save_pretrained) and `emmel flag`'s output."""

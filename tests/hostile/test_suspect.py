@@ -22,6 +22,16 @@ from tests.synth.swapped import write_swapped_source
 needs_vocab = pytest.mark.skipif(not HAVE_CNCLIP, reason="cn_clip (the Chinese vocab of the tiny checkpoint) not installed")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def torch_threads():
+    """`--threads 1` sets torch's threads for the whole process: give the next test module its own count back."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("hostile suspect") / "EMMEL 数据", n_entities=6, samples_per_entity=3, lam=3, seed=4)
