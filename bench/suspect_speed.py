@@ -77,7 +77,7 @@ def main() -> None:
 
         scorer.score = score
         clock = time.perf_counter()
-        _, flags = flag_dataset(tmp / "EMMEL", tmp / "FLAGGED", scorer, SuspectConfig(batch_size=args.batch_size), log=lambda line: None)
+        _, flags = flag_dataset(tmp / "EMMEL", tmp / "FLAGGED", scorer, SuspectConfig(batch_size=args.batch_size))
         total = time.perf_counter() - clock
     n = flags.summary["scored"]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

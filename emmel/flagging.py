@@ -8,7 +8,6 @@ with the review history under ``annotation/`` carried forward.
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -76,12 +75,11 @@ def sample_reject(sample: Sample, field: dict) -> Reject:
 
 
 def flag_dataset(dataset_dir: str | Path, out: str | Path, scorer: PairScorer | Callable[[], PairScorer], config: SuspectConfig, *,
-                 overwrite: bool = False, inputs: Sequence = (), log=None) -> tuple[Path, Flags]:
+                 overwrite: bool = False, inputs: Sequence = ()) -> tuple[Path, Flags]:
     """``emmel flag``: score an existing dataset and write the result as a new version at ``out`` (never the input;
     the review history under ``annotation/`` travels with it). ``scorer`` may be a function that makes it, called once
     the output, the dataset and its images have been checked (loading a model takes time); ``inputs``: other paths
     ``out`` must not replace."""
-    log = log or (lambda line: print(line, file=sys.stderr))
     source, out = Path(dataset_dir), Path(out)
     guard = dict(kind=KIND, overwrite=overwrite, inputs=[source, *inputs])
     check_output(out, **guard)  # fail in a second, not after the model
@@ -90,8 +88,6 @@ def flag_dataset(dataset_dir: str | Path, out: str | Path, scorer: PairScorer | 
     if not hasattr(scorer, "describe"):
         scorer = scorer()
     flags = flag_pairs(pairs, entity_ids, scorer, config)
-    log(f"flagged {flags.summary['flagged']} of {flags.summary['scored']} samples"
-        + (" (moved to the rejects)" if config.reject and flags.summary["flagged"] else ""))
     new = apply_flags(dataset, flags, config)
     with atomic_directory(out, **guard) as tmp:
         carry_files(source, tmp)
