@@ -168,7 +168,7 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
     if scorer is not None:
         flags = flag_suspect_records(checked, kb, entity_of, split_of, scorer, config.suspect)
         if config.suspect.reject:
-            # at most the samples below their median can be flagged, so some always remain
+            # only scores below their median can be flagged: fewer than half per score, so never every record
             checked, entity_of, group_of, split_of = reject_suspects(flags, checked, entity_of, group_of, split_of, rejects)
     with atomic_directory(out, kind=KIND, overwrite=overwrite, inputs=inputs) as tmp:
         samples = copy_images(checked, entity_of, group_of, split_of, tmp, ImageLimits.of(config.clean),
