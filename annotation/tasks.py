@@ -78,11 +78,12 @@ def _entity_result(entity_id: str) -> list[dict]:
     return [{"from_name": ENTITY, "to_name": TO_NAME, "type": "choices", "value": {"choices": [entity_id]}}]
 
 
-# The orders tasks can be exported in (``--order``), each a sort key of one sample given the rankings of
-# ``--predictions``. Several names sort by the first, then the next; ties keep split-then-id order.
-ORDERS: dict[str, Callable[[Sample, dict[str, Ranking]], tuple]] = {
-    "dataset": lambda sample, rankings: (),  # split, then sample id
-    "suspect": lambda sample, rankings: suspect_rank(sample),  # model-flagged mismatches first, most suspect first
+# The orders tasks can be exported in (``--order``): each a sort key of a task from its sample and the
+# ranked entities the task offers (``(rank, entity id, score)`` from ``--predictions``, or none). Several
+# names sort by the first, then the next; ties keep the dataset's order (split, then sample id).
+ORDERS: dict[str, Callable[[Sample, list[tuple[int, str, float]]], tuple]] = {
+    "dataset": lambda sample, ranked: (),  # split, then sample id
+    "suspect": lambda sample, ranked: suspect_rank(sample),  # model-flagged mismatches first, most suspect first
 }
 DEFAULT_ORDER = ("suspect",)  # without flags (docs/suspect.md) this is the dataset's order
 
@@ -96,52 +97,47 @@ def check_order(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
-def ordered_samples(dataset, splits: Iterable[str], order: Sequence[str] = DEFAULT_ORDER,
-                    rankings: dict[str, Ranking] | None = None) -> list[Sample]:
-    """The original samples of ``splits`` in ``order`` (augmented copies follow their original and get no task)."""
-    keys = [ORDERS[name] for name in check_order(order)]
-    rankings = rankings or {}
-    samples = [sample for split in SPLITS if split in set(splits)
-               for sample in sorted(dataset.samples.get(split, []), key=lambda s: s.id) if sample.augmented_from is None]
-    return sorted(samples, key=lambda s: tuple(key(s, rankings) for key in keys))  # stable: ties keep split-then-id order
-
-
 def build_tasks(dataset, splits: Iterable[str], urls: URLMaker, rankings: dict[str, Ranking] | None = None,
                 order: Sequence[str] = DEFAULT_ORDER) -> list[dict]:
-    """One task per original sample of ``splits``, in ``order`` (:data:`ORDERS`; default: suspects first, then split and id)."""
+    """One task per original sample of ``splits`` (augmented copies follow their original), in ``order``
+    (:data:`ORDERS`; the default puts model-flagged mismatches first, then split and id)."""
+    keys = [ORDERS[name] for name in check_order(order)]
     rankings = rankings or {}
     entities = dataset.entities
     index = NeighbourIndex(dataset.kb)
     tasks = []
-    for sample in ordered_samples(dataset, splits, order, rankings):
-        ids = sample_candidates(sample, dataset.candidates, index)
-        ranking = rankings.get(sample.id)
-        hints: dict[str, str] = {}
-        # a ranking re-orders and annotates the offered entities; it never adds others (import would refuse them)
-        ranked = [(rank, eid, score) for rank, (eid, score) in enumerate(ranking.entities, start=1) if eid in ids] if ranking else []
-        if ranked:
-            for rank, eid, score in ranked:
-                hints.setdefault(eid, f"rank {rank} · score {score:.3f}")
-            ids = list(hints) + [eid for eid in ids if eid not in hints]
-            _, best, score = ranked[0]
-            prediction = {"model_version": ranking.model_version, "score": score, "result": _entity_result(best)}
-        else:
-            prediction = {"model_version": CURRENT_LINK_MODEL, "score": 1.0, "result": _entity_result(sample.entity_id)}
-        unknown = [eid for eid in ids if eid not in entities]
-        if unknown:
-            raise EmmelError(f"sample {sample.id}: entity {unknown[0]} is not in kb.jsonl", path=dataset.root)
-        options = [_choice(entities[eid], hints.get(eid, "")) for eid in ids]
-        options.append({"value": NIL, "html": NIL_DISPLAY})
-        data = {
-            "sample_id": sample.id,
-            "split": sample.split,
-            "image": urls(sample),
-            "text": sample.text,
-            "link": entities[sample.entity_id].display,
-            "candidates": options,
-        }
-        tasks.append({"data": data, "predictions": [prediction]})
-    return tasks
+    for split in (s for s in SPLITS if s in set(splits)):
+        for sample in sorted(dataset.samples.get(split, []), key=lambda s: s.id):
+            if sample.augmented_from is not None:
+                continue
+            ids = sample_candidates(sample, dataset.candidates, index)
+            ranking = rankings.get(sample.id)
+            hints: dict[str, str] = {}
+            # a ranking re-orders and annotates the offered entities; it never adds others (import would refuse them)
+            ranked = [(rank, eid, score) for rank, (eid, score) in enumerate(ranking.entities, start=1) if eid in ids] if ranking else []
+            if ranked:
+                for rank, eid, score in ranked:
+                    hints.setdefault(eid, f"rank {rank} · score {score:.3f}")
+                ids = list(hints) + [eid for eid in ids if eid not in hints]
+                _, best, score = ranked[0]
+                prediction = {"model_version": ranking.model_version, "score": score, "result": _entity_result(best)}
+            else:
+                prediction = {"model_version": CURRENT_LINK_MODEL, "score": 1.0, "result": _entity_result(sample.entity_id)}
+            unknown = [eid for eid in ids if eid not in entities]
+            if unknown:
+                raise EmmelError(f"sample {sample.id}: entity {unknown[0]} is not in kb.jsonl", path=dataset.root)
+            options = [_choice(entities[eid], hints.get(eid, "")) for eid in ids]
+            options.append({"value": NIL, "html": NIL_DISPLAY})
+            data = {
+                "sample_id": sample.id,
+                "split": sample.split,
+                "image": urls(sample),
+                "text": sample.text,
+                "link": entities[sample.entity_id].display,
+                "candidates": options,
+            }
+            tasks.append((tuple(key(sample, ranked) for key in keys), {"data": data, "predictions": [prediction]}))
+    return [task for _, task in sorted(tasks, key=lambda pair: pair[0])]  # stable: ties keep split-then-id order
 
 
 def write_tasks(path: str | Path, tasks: list[dict], *, overwrite: bool = False, inputs=()) -> None:
