@@ -24,6 +24,7 @@ from tests.dataset_factory import make_dataset
 from tests.mcr_fixtures import HAVE_CNCLIP, tiny_hf_clip_folder
 from tests.synth.swapped import write_swapped_dataset, write_swapped_source
 
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")  # the tests run CLIP with --threads 1
 needs_vocab = pytest.mark.skipif(not HAVE_CNCLIP, reason="cn_clip (the Chinese vocab of the tiny checkpoint) not installed")
 FIT = ["--fit-epochs", "20", "--fit-lr", "3e-3", "--fit-batch-size", "32", "--threads", "1"]
 SWAPPED_PAIRS = 3
@@ -35,16 +36,6 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 def by_z(dataset: Dataset) -> list[Sample]:
     return sorted((s for s in dataset.all_samples() if s.suspect), key=lambda s: (s.suspect["z"], s.id))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def torch_threads():
-    """`--threads 1` sets torch's threads for the whole process: give the next test module its own count back."""
-    import torch
-
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -19,17 +19,8 @@ from tests.hostile.remote_code import arm
 from tests.mcr_fixtures import HAVE_CNCLIP, tiny_hf_clip_folder
 from tests.synth.swapped import write_swapped_source
 
+pytestmark = pytest.mark.usefixtures("restore_torch_threads")  # the tests run CLIP with --threads 1
 needs_vocab = pytest.mark.skipif(not HAVE_CNCLIP, reason="cn_clip (the Chinese vocab of the tiny checkpoint) not installed")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def torch_threads():
-    """`--threads 1` sets torch's threads for the whole process: give the next test module its own count back."""
-    import torch
-
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
