@@ -8,21 +8,24 @@ from pathlib import Path
 from annotation.apply import Outcome, apply_review, is_report
 from annotation.images import ImageError, ImageFiles, ImageURLs, URLMaker
 from annotation.results import TaskResult
-from annotation.tasks import build_tasks, read_predictions
+from annotation.tasks import DEFAULT_ORDER, build_tasks, check_order, read_predictions
 from annotation.version import write_version
 from emmel.errors import EmmelError
 from emmel.io import check_output, check_output_file, sha256_file, write_output_file
 from emmel.schema import SPLITS
 
 
-def make_tasks(dataset, *, splits=SPLITS, images: ImageURLs, predictions: str | Path | None = None) -> list[dict]:
-    """Task JSON for the original samples of ``splits``; bad image paths are errors naming the sample."""
+def make_tasks(dataset, *, splits=SPLITS, images: ImageURLs, predictions: str | Path | None = None,
+               order=DEFAULT_ORDER) -> list[dict]:
+    """Task JSON for the original samples of ``splits`` in ``order`` (``annotation.tasks.ORDERS``); bad image
+    paths are errors naming the sample."""
     unknown = [s for s in splits if s not in SPLITS]
     if unknown:
         raise EmmelError(f"unknown split {unknown[0]!r} (choose from {', '.join(SPLITS)})")
+    order = check_order(order)  # before the predictions are read
     rankings = read_predictions(predictions, dataset) if predictions else None
     try:
-        tasks = build_tasks(dataset, splits, URLMaker(dataset.root, images), rankings)
+        tasks = build_tasks(dataset, splits, URLMaker(dataset.root, images), rankings, order)
     except ImageError as exc:
         raise EmmelError(str(exc), path=dataset.root) from None
     if not tasks:

@@ -19,7 +19,7 @@ from annotation.config import label_config
 from annotation.images import ImageURLs
 from annotation.results import parse_export
 from annotation.roundtrip import import_review, make_tasks
-from annotation.tasks import is_task_file
+from annotation.tasks import DEFAULT_ORDER, is_task_file
 from emmel.errors import EmmelError
 from emmel.io import check_output_file, write_output_file
 from emmel.schema import SPLITS
@@ -76,13 +76,14 @@ def api(action: str, url: str):
         raise EmmelError(f"{action}: cannot reach Label Studio ({type(exc).__name__}: {exc})", path=url) from None
 
 
-def push(dataset_dir: str | Path, url: str, *, images: ImageURLs, splits=SPLITS, predictions=None, title: str | None = None) -> dict:
+def push(dataset_dir: str | Path, url: str, *, images: ImageURLs, splits=SPLITS, predictions=None, title: str | None = None,
+         order=DEFAULT_ORDER) -> dict:
     """Create a project with the labeling config, attach local-files storage when local images are
     used, and import one task per sample (with its pre-annotation). Returns ids and counts."""
     from emmel.dataset import Dataset
 
     dataset = Dataset.load(dataset_dir)
-    tasks = make_tasks(dataset, splits=splits, images=images, predictions=predictions)
+    tasks = make_tasks(dataset, splits=splits, images=images, predictions=predictions, order=order)
     versions = Counter(t["predictions"][0]["model_version"] for t in tasks)
     model_version = min(versions, key=lambda v: (-versions[v], v))  # the most common pre-annotation
     name = dataset.meta.get("name", "EMMEL")

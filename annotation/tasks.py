@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,8 @@ from annotation.config import CURRENT_LINK_MODEL, ENTITY, NIL, NIL_DISPLAY, TO_N
 from annotation.images import URLMaker
 from emmel.errors import EmmelError
 from emmel.io import dumps, iter_jsonl_lines, write_output_file
-from emmel.schema import SPLITS
+from emmel.schema import SPLITS, Sample
+from emmel.suspect import suspect_rank
 
 
 @dataclass
@@ -77,8 +78,30 @@ def _entity_result(entity_id: str) -> list[dict]:
     return [{"from_name": ENTITY, "to_name": TO_NAME, "type": "choices", "value": {"choices": [entity_id]}}]
 
 
-def build_tasks(dataset, splits: Iterable[str], urls: URLMaker, rankings: dict[str, Ranking] | None = None) -> list[dict]:
-    """One task per original sample of ``splits`` (augmented copies follow their original), by split then id."""
+# The orders tasks can be exported in (``--order``): each a sort key of a task from its sample and the
+# ranked entities the task offers (``(rank, entity id, score)`` from ``--predictions``, or none). Several
+# names sort by the first, then the next; ties keep the dataset's order (split, then sample id).
+ORDERS: dict[str, Callable[[Sample, list[tuple[int, str, float]]], tuple]] = {
+    "dataset": lambda sample, ranked: (),  # split, then sample id
+    "suspect": lambda sample, ranked: suspect_rank(sample),  # model-flagged mismatches first, most suspect first
+}
+DEFAULT_ORDER = ("suspect",)  # without flags (docs/suspect.md) this is the dataset's order
+
+
+def check_order(names: Sequence[str]) -> tuple[str, ...]:
+    """The order names, checked (an unknown one is an error listing the known ones)."""
+    unknown = [n for n in names if n not in ORDERS]
+    if unknown or not names:
+        raise EmmelError(f"unknown task order {unknown[0] if unknown else '(none)'!r}; choose from {', '.join(ORDERS)} "
+                         "(comma-separated to sort by one, then the next)")
+    return tuple(names)
+
+
+def build_tasks(dataset, splits: Iterable[str], urls: URLMaker, rankings: dict[str, Ranking] | None = None,
+                order: Sequence[str] = DEFAULT_ORDER) -> list[dict]:
+    """One task per original sample of ``splits`` (augmented copies follow their original), in ``order``
+    (:data:`ORDERS`; the default puts model-flagged mismatches first, then split and id)."""
+    keys = [ORDERS[name] for name in check_order(order)]
     rankings = rankings or {}
     entities = dataset.entities
     index = NeighbourIndex(dataset.kb)
@@ -113,8 +136,8 @@ def build_tasks(dataset, splits: Iterable[str], urls: URLMaker, rankings: dict[s
                 "link": entities[sample.entity_id].display,
                 "candidates": options,
             }
-            tasks.append({"data": data, "predictions": [prediction]})
-    return tasks
+            tasks.append((tuple(key(sample, ranked) for key in keys), {"data": data, "predictions": [prediction]}))
+    return [task for _, task in sorted(tasks, key=lambda pair: pair[0])]  # stable: ties keep split-then-id order
 
 
 def write_tasks(path: str | Path, tasks: list[dict], *, overwrite: bool = False, inputs=()) -> None:

@@ -71,8 +71,9 @@ class Trainer:
 
 
 def fit(module: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Generator], torch.Tensor], n_train: int,
-        evaluate: Callable[[], float], cfg, rt, *, seed: int, desc: str) -> FitResult:
-    """Train ``module`` for ``cfg.epochs`` epochs of ``loss_fn(batch_rows, generator)``; keep the best dev epoch."""
+        evaluate: Callable[[], float] | None, cfg, rt, *, seed: int, desc: str) -> FitResult:
+    """Train ``module`` for ``cfg.epochs`` epochs of ``loss_fn(batch_rows, generator)``; keep the best dev epoch
+    (``evaluate`` None: no selection, the last epoch's weights are kept and ``dev_top1`` is None)."""
     from tqdm.auto import tqdm
 
     dist = rt.dist  # single process unless started by torchrun (baseline.distributed)
@@ -92,9 +93,11 @@ def fit(module: torch.nn.Module, loss_fn: Callable[[torch.Tensor, torch.Generato
             result.steps += 1
             bar.update(1)
         module.eval()
-        dev = dist.on_main(evaluate)  # the one device read of the epoch, with the loss below
+        dev = dist.on_main(evaluate) if evaluate is not None else None  # the one device read of the epoch, with the loss below
         result.history.append({"epoch": epoch, "loss": round(float(dist.mean(running)) / steps_per_epoch, 5), "dev_top1": dev})
-        if best_state is None or dev > result.best_dev_top1:
+        if evaluate is None:
+            result.best_epoch = epoch
+        elif best_state is None or dev > result.best_dev_top1:
             result.best_epoch, result.best_dev_top1 = epoch, dev
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
     bar.close()

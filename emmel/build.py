@@ -3,7 +3,9 @@
     read_sources -> check_records (map over records: decode, verify, hash, normalise)
     -> drop_identical_images -> drop_near_duplicate_images (multi-index hashing)
     -> find_near_duplicate_texts (MinHash) -> build_entities (KB) -> build_graph (the KB's knowledge graph)
-    -> leakage_groups -> assign_group_splits -> copy_images -> augment_train -> select_candidate_sets -> export
+    -> leakage_groups -> assign_group_splits
+    -> flag_suspect_records (with a pair scorer: model-flagged mismatches) -> reject_suspects (if asked)
+    -> copy_images -> augment_train -> select_candidate_sets -> export
 
 Each stage is a function of what the previous ones returned (records that survived, and the
 ``Rejects`` every stage appends to), so each can be run and tested alone. Every input record ends up either as a kept sample or as a reject with a reason, so
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emmel.candidates import CandidateIndex, select_candidates
-from emmel.config import BuildConfig, CleanConfig, DedupConfig
+from emmel.config import BuildConfig, CleanConfig, DedupConfig, SuspectConfig
 from emmel.dataset import KIND, Dataset, reject_key
 from emmel.dedup import UnionFind, near_duplicate_clusters, near_duplicate_texts
 from emmel.errors import EmmelError
@@ -45,6 +47,8 @@ from emmel.progress import progress
 from emmel.schema import SPLITS, Entity, Reject, Sample
 from emmel.sources.raw import SOURCE_FILE, RawItem, iter_source, records_file
 from emmel.split import assign_splits
+from emmel.suspect import REASON as SUSPECT_REASON
+from emmel.suspect import Flags, PairInput, PairScorer, flag_pairs
 from emmel.textfiles import detect_encoding
 
 INPUT_PROBLEMS = {"malformed_record", "bad_encoding", "missing_field", "unsafe_path", "missing_image", "not_a_regular_file"}
@@ -75,6 +79,7 @@ class BuildReport:
     seconds: float
     warnings: list[str] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)  # name, kind, records, records_sha256, encoding
+    suspect: dict | None = None  # the summary of model-flagged mismatches (emmel.suspect), when a scorer ran
 
 
 def check_record(item: RawItem, config: BuildConfig) -> Checked | tuple[str, str]:
@@ -135,13 +140,17 @@ class Rejects:
 
 
 def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None, overwrite: bool = False,
-              strict: bool = False, engine: str = "local", plots: bool = True, line_ids: bool = False) -> BuildReport:
-    """Build a dataset folder ``out`` from raw ``sources``; see the module docstring."""
+              strict: bool = False, engine: str = "local", plots: bool = True, line_ids: bool = False,
+              scorer: PairScorer | None = None) -> BuildReport:
+    """Build a dataset folder ``out`` from raw ``sources``; see the module docstring. ``scorer`` (the model of
+    ``config.suspect.clip_model``, wired in by the command) scores the kept pairs for mismatches."""
     started = time.perf_counter()
     if not sources:
         raise EmmelError("no sources given")
+    if config.suspect.clip_model and scorer is None:
+        raise EmmelError("suspect.clip_model is set but no pair scorer was given to run_build (the emmel build command wires one in)")
     out = Path(out)
-    inputs = [*sources, *([config.kb_seed] if config.kb_seed else [])]
+    inputs = [*sources, *([config.kb_seed] if config.kb_seed else []), config.suspect.clip_model]
     check_output(out, kind=KIND, overwrite=overwrite, inputs=inputs)  # fail in a second, not after the images
     items, described = read_sources(sources, mapping or {}, strict, config.encoding, line_ids)
     rejects = Rejects()
@@ -155,18 +164,26 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
     graph = build_graph(kb)
     group_of = leakage_groups(checked, text_links, config.dedup)
     split_of = assign_group_splits(group_of, entity_of, config)
+    flags = None
+    if scorer is not None:
+        flags = flag_suspect_records(checked, kb, entity_of, split_of, scorer, config.suspect)
+        if config.suspect.reject:
+            # only scores below their median can be flagged: fewer than half per score, so never every record
+            checked, entity_of, group_of, split_of = reject_suspects(flags, checked, entity_of, group_of, split_of, rejects)
     with atomic_directory(out, kind=KIND, overwrite=overwrite, inputs=inputs) as tmp:
-        samples = copy_images(checked, entity_of, group_of, split_of, tmp, ImageLimits.of(config.clean))
+        samples = copy_images(checked, entity_of, group_of, split_of, tmp, ImageLimits.of(config.clean),
+                              suspects=flags.by_sample if flags else None)
         if config.augment.enabled and config.augment.ops:
             samples["train"] += augment_train(samples["train"], config, tmp)
-        dataset = Dataset(
-            root=tmp, kb=kb, samples=samples, candidates=select_candidate_sets(kb, graph, samples, config), rejects=rejects.rows,
-            meta={"name": config.name, "seed": config.seed, "config": config.to_dict(), "sources": described,
-                  "lambda": config.candidates.size, "input_records": len(items)},
-        )
+        meta = {"name": config.name, "seed": config.seed, "config": config.to_dict(), "sources": described,
+                "lambda": config.candidates.size, "input_records": len(items)}
+        if flags is not None:
+            meta["suspect"] = flags.summary
+        dataset = Dataset(root=tmp, kb=kb, samples=samples, candidates=select_candidate_sets(kb, graph, samples, config),
+                          rejects=rejects.rows, meta=meta)
         counts = export(dataset, tmp, plots=plots)
     return BuildReport(out=out, counts=counts, seconds=time.perf_counter() - started, warnings=rejects.warnings,
-                       sources=described)
+                       sources=described, suspect=flags.summary if flags else None)
 
 
 # ---------------------------------------------------------------------------------------- stages
@@ -311,9 +328,32 @@ def assign_group_splits(group_of: list[str], entity_of: list[str], config: Build
     return [split_of_group[g] for g in group_of]
 
 
+def flag_suspect_records(checked: list[Checked], kb: list[Entity], entity_of: list[str], split_of: list[str],
+                         scorer: PairScorer, config: SuspectConfig) -> Flags:
+    """Score every kept record's image against its description and its entity's label, and flag the pairs far
+    below their entity's typical score (``emmel.suspect``); the scorer may first fit itself on the train split."""
+    labels = {e.id: e.label for e in kb}
+    pairs = [PairInput(c.sample_id, split_of[k], c.item.image_path, c.text, labels[entity_of[k]]) for k, c in enumerate(checked)]
+    return flag_pairs(pairs, entity_of, scorer, config)
+
+
+def reject_suspects(flags: Flags, checked: list[Checked], entity_of: list[str], group_of: list[str], split_of: list[str],
+                    rejects: Rejects) -> tuple[list[Checked], list[str], list[str], list[str]]:
+    """The records (and their entity, group and split) minus the flagged ones, which become ``suspect_mismatch`` rejects."""
+    flagged = {sid for sid, field in flags.by_sample.items() if field["flagged"]}
+    keep = []
+    for k, c in enumerate(checked):
+        if c.sample_id in flagged:
+            rejects.add(c.item, SUSPECT_REASON, flags.by_sample[c.sample_id]["reason"])
+        else:
+            keep.append(k)
+    return ([checked[k] for k in keep], [entity_of[k] for k in keep], [group_of[k] for k in keep], [split_of[k] for k in keep])
+
+
 def copy_images(checked: list[Checked], entity_of: list[str], group_of: list[str], split_of: list[str],
-                folder: Path, limits: ImageLimits) -> dict[str, list[Sample]]:
-    """The samples of each split, with their images copied (content-addressed) into ``folder/images``."""
+                folder: Path, limits: ImageLimits, *, suspects: dict[str, dict] | None = None) -> dict[str, list[Sample]]:
+    """The samples of each split, with their images copied (content-addressed) into ``folder/images``
+    (``suspects``: the ``suspect`` field of each scored sample id)."""
     samples: dict[str, list[Sample]] = {s: [] for s in SPLITS}
     for k, c in enumerate(progress(checked, desc="copy images")):
         rel = f"images/{c.info.sha256[:2]}/{c.info.sha256}.{c.info.ext}"
@@ -325,7 +365,7 @@ def copy_images(checked: list[Checked], entity_of: list[str], group_of: list[str
             id=c.sample_id, image=rel, text=c.text, entity_id=entity_of[k], split=split_of[k],
             image_sha256=c.info.sha256, width=c.info.width, height=c.info.height, phash=format_hash(c.info.phash),
             group=group_of[k], source={**record.source, "name": c.item.source_name, "record_id": record.record_id},
-            license=record.license,
+            license=record.license, suspect=(suspects or {}).get(c.sample_id),
         ))
     return samples
 

@@ -13,6 +13,8 @@ from emmel.textfiles import encoding_label
 PLOTS = ("entity_frequency.png", "text_length.png", "image_size.png")
 MAX_BARS = 5000  # entities drawn as bars in the frequency plot; beyond, a filled step curve
 LIST_COLUMNS = ("aliases", "source_urls", "images")  # kept as Parquet lists; other nested fields become JSON strings
+SUSPECT_PLOT = "suspect_scores.png"  # with model-flagged mismatches only (docs/suspect.md)
+SUSPECT_ROWS = 30  # flagged samples listed in the card
 
 
 def write_parquet(dataset, folder: Path) -> None:
@@ -83,6 +85,35 @@ def write_plots(dataset, folder: Path) -> None:
     fig.tight_layout()
     save(fig, PLOTS[2])
 
+    if dataset.meta.get("suspect"):
+        save(suspect_figure(dataset.meta["suspect"], plt), SUSPECT_PLOT)
+
+
+def suspect_figure(summary: dict, plt):
+    """Histograms of a flagging run (``meta["suspect"]["histograms"]``): the robust z-scores with the flagged ones and
+    the threshold marked, and the raw image–text and image–label cosines."""
+    hist = summary["histograms"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+
+    def bars(ax, h: dict, key: str, **kw) -> None:
+        edges = h["edges"]
+        ax.bar(edges[:-1], h[key], width=[b - a for a, b in zip(edges, edges[1:])], align="edge", **kw)
+
+    bars(left, hist["z"], "counts", color="#3b6ea5", label="all samples")
+    bars(left, hist["z"], "flagged", color="#e0a23a", label="flagged")
+    threshold = -summary["settings"]["threshold"]
+    left.axvline(threshold, color="#b03a2e", linestyle="--", label=f"threshold z = {threshold:g}")
+    left.set(title="Robust z-score of each sample (lower of its two)", xlabel="z = 0.6745·(x − median)/MAD", ylabel="samples")
+    if max(hist["z"]["counts"]) > 20:  # a few flagged samples beside a tall peak stay visible
+        left.set_yscale("log")
+    left.legend(fontsize=8)
+    for kind, label, colour in (("image_text", "image–text", "#3b6ea5"), ("image_label", "image–label", "#6a9f58")):
+        bars(right, hist[kind], "counts", color=colour, alpha=0.6, label=label)
+    right.set(title="Cosine of the pairs", xlabel="cosine", ylabel="samples")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
 
 def write_card(dataset, folder: Path, graph=None) -> None:
     """The dataset card ``README.md``: YAML front matter, then what is in the folder, Table 1, the knowledge graph,
@@ -128,11 +159,52 @@ def write_card(dataset, folder: Path, graph=None) -> None:
     if kinds:
         lines += ["", format_table([{"source kind": k, "samples": v} for k, v in sorted(kinds.items())])]
     lines += ["", "## Licenses and attribution", "", format_table([{"license": k, "samples": v} for k, v in sorted(licenses.items())]), ""]
+    if meta.get("suspect"):
+        lines += suspect_lines(dataset, folder)
     if meta.get("notes"):
         lines += ["## Notes", "", *[f"- {n}" for n in meta["notes"]], ""]
     if (folder / "plots").exists():
         lines += ["## Plots", ""] + [f"![{p}](plots/{p})" for p in PLOTS if (folder / "plots" / p).exists()] + [""]
     atomic_write_text(folder / "README.md", "\n".join(lines))
+
+
+def suspect_lines(dataset, folder: Path) -> list[str]:
+    """The card's section on model-flagged mismatches: which model and fit, the rule, the flagged samples, the histogram."""
+    summary = dataset.meta["suspect"]
+    settings = summary["settings"]
+    fit = summary.get("fit")
+    if fit:
+        losses = fit.get("loss") or []
+        how = (f"fitted for {fit['epochs']} epochs on the {fit['samples']} samples of the {fit['split']} split (lr {fit['lr']:g}, "
+               f"batch {fit['batch_size']}, seed {fit['seed']}" + (f"; loss {losses[0]:.3f} → {losses[-1]:.3f}" if losses else "") + ")")
+    else:
+        how = "used as given (no fit)"
+    fate = (f"{summary['rejected']} were moved to `rejects.jsonl` (reason `suspect_mismatch`)" if summary["rejected"]
+            else "they stay in the dataset (`emmel annotate export` puts them first for review)")
+    lines = [
+        "## Suspect pairs (model-flagged)",
+        "",
+        f"Every original sample's image was scored against its description (image–text) and its entity's label (image–label) "
+        f"by `{summary['model']}`, {how}. A score is compared with those of the same entity's samples by the robust z-score "
+        f"z = 0.6745·(x − median)/MAD (entities with fewer than {settings['min_entity_samples']} samples: with all samples; an "
+        f"entity's MAD counts as at least {settings['mad_floor']:g} × the global one), and a sample is flagged when the lower of its "
+        f"two z-scores is below −{settings['threshold']:g}. Each scored sample's `suspect` field holds its scores, z-scores and reason.",
+        "",
+        f"Scored {summary['scored']}, flagged {summary['flagged']}: {fate}.",
+        "",
+    ]
+    flagged = sorted((s for s in dataset.all_samples() if s.flagged), key=lambda s: (s.suspect["z"], s.id))
+    if flagged:
+        entities = dataset.entities
+        rows = [{"sample": s.id, "split": s.split, "entity": entities[s.entity_id].label if s.entity_id in entities else s.entity_id,
+                 "image–text": f"{s.suspect['image_text']:.3f}", "image–label": f"{s.suspect['image_label']:.3f}", "z": f"{s.suspect['z']:.2f}"}
+                for s in flagged[:SUSPECT_ROWS]]
+        lines += [format_table(rows), ""]
+        if len(flagged) > SUSPECT_ROWS:
+            lines += [f"… and {len(flagged) - SUSPECT_ROWS} more (every flagged sample has `\"flagged\": true` in its `suspect` field).", ""]
+    if (folder / "plots" / SUSPECT_PLOT).exists():
+        lines += [f"![{SUSPECT_PLOT}](plots/{SUSPECT_PLOT})", ""]
+    return lines
 
 
 CANDIDATE_ORDER = ("Negatives are chosen hardest first: same base name (春节 vs 春节(查干萨日)), then the most similar labels "

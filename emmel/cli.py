@@ -22,6 +22,7 @@ COMMANDS = {
     "ocr": "extract figures and captions from a (scanned) PDF book into a raw source",
     "build": "clean, dedup, split, augment raw sources into an EMMEL dataset",
     "import": "import a published MEL benchmark (WikiMEL, RichpediaMEL, WikiDiverse, COCO-CN) as a dataset",
+    "flag": "flag image-text mismatches in a dataset with a CLIP model, as a new dataset version",
     "annotate": "Label Studio round trip: export/import tasks, push/pull to a server",
     "benchmark": "train and evaluate the MCR baseline and its ablations on a dataset",
     "link": "link one image + description to the top-k entities of a dataset's KB",

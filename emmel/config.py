@@ -74,6 +74,43 @@ class CandidateConfig:
 
 
 @dataclass
+class SuspectConfig:
+    """Model-flagged image–text mismatches (``emmel.suspect``, docs/suspect.md): off unless ``clip_model`` is set."""
+
+    clip_model: str | None = None  # CLIP checkpoint (folder or .pt) that scores the pairs; None: no flagging
+    threshold: float = 3.5  # flag when a robust z-score (0.6745·(x − median)/MAD) is below −threshold
+    min_entity_samples: int = 5  # an entity with fewer scored samples is compared with all samples instead
+    mad_floor: float = 0.5  # an entity's MAD counts as at least this fraction of the global MAD
+    reject: bool = False  # move flagged samples to the rejects (reason suspect_mismatch) instead of keeping them
+    fit_epochs: int = 0  # fit CLIP on the train split first (0: a pretrained checkpoint as given)
+    fit_lr: float | None = None  # None: the baseline's learning rate for checkpoints (baseline.config.TrainConfig)
+    fit_batch_size: int | None = None  # None: the baseline's batch size for checkpoints
+    batch_size: int = 256  # images decoded and scored at a time (bounds memory)
+
+    def validate(self) -> SuspectConfig:
+        for name in ("fit_lr", "fit_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, str):  # from --set, where the default None gives no type to read it as
+                try:
+                    setattr(self, name, (float if name == "fit_lr" else int)(value))
+                except ValueError:
+                    raise EmmelError(f"setting suspect.{name}: cannot read {value!r} as a number") from None
+        if not self.threshold > 0:
+            raise EmmelError(f"suspect.threshold must be > 0, got {self.threshold}")
+        if self.min_entity_samples < 1 or self.batch_size < 1 or self.fit_epochs < 0:
+            raise EmmelError("suspect.min_entity_samples and suspect.batch_size must be >= 1, suspect.fit_epochs >= 0")
+        if self.mad_floor < 0:
+            raise EmmelError(f"suspect.mad_floor must be >= 0, got {self.mad_floor}")
+        if (self.fit_lr is not None and not self.fit_lr > 0) or (self.fit_batch_size is not None and self.fit_batch_size < 1):
+            raise EmmelError("suspect.fit_lr must be > 0 and suspect.fit_batch_size >= 1")
+        return self
+
+    def settings(self) -> dict:
+        """What the flags depend on besides the model: recorded with every flagging run."""
+        return {k: v for k, v in asdict(self).items() if k != "clip_model"}
+
+
+@dataclass
 class BuildConfig:
     name: str = "EMMEL"
     seed: int = 13
@@ -86,9 +123,15 @@ class BuildConfig:
     candidates: CandidateConfig = field(default_factory=CandidateConfig)
     workers: int = 1  # processes for the per-image stage
     encoding: str | None = None  # records files: None = detect (UTF-8, UTF-8 with BOM, GB18030), or a codec name
+    suspect: SuspectConfig = field(default_factory=SuspectConfig)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings, as the manifest records them; the ``suspect`` section only when a CLIP model flags pairs,
+        so a build without one is byte-identical to a build by an emmel that had no such section."""
+        data = asdict(self)
+        if self.suspect.clip_model is None:
+            del data["suspect"]
+        return data
 
     def validate(self) -> BuildConfig:
         s = self.split
@@ -107,6 +150,7 @@ class BuildConfig:
         unknown = set(self.augment.ops) - {"rotate", "translate", "scale", "flip", "color"}
         if unknown:
             raise EmmelError(f"unknown augmentation op(s): {', '.join(sorted(unknown))}")
+        self.suspect.validate()
         return self
 
 

@@ -180,6 +180,27 @@ def link_or_copy(src: Path, target: Path) -> bool:
         return False
 
 
+CARRIED = ("annotation/",)  # files that other steps add to a dataset (the review history): every new version keeps them
+
+
+def carry_files(source: Path, tmp: Path) -> None:
+    """Copy the ``CARRIED`` files listed in ``source``'s manifest into the new version being written in ``tmp``."""
+    source = Path(source)
+    listed = read_json(source / MANIFEST).get("files", {})
+    for rel in sorted(r for r in listed if r.startswith(CARRIED)):
+        try:
+            src, dst = safe_join(source, rel), safe_join(tmp, rel)
+        except ValueError as exc:
+            raise EmmelError(f"manifest lists an unsafe path: {exc}", path=source / MANIFEST) from None
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+
+
+def has_plots(source: Path) -> bool:
+    """Whether the dataset at ``source`` was written with plots (a new version of it keeps that choice)."""
+    return any(rel.startswith("plots/") for rel in read_json(Path(source) / MANIFEST).get("files", {}))
+
+
 def reject_key(reject: Reject) -> tuple:
     """Order of ``rejects.jsonl``: by source, file, line."""
     path, _, line = reject.record.rpartition(":")

@@ -4,6 +4,7 @@
 returns its problems, so each can be run (and tested) alone:
 
     files -> KB -> knowledge graph -> samples -> leakage across splits -> candidate sets -> accounting
+    -> suspect fields
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from emmel.io import MARKER, read_json, sha256_file
 from emmel.schema import EVAL_SPLITS, SPLITS
 
 LEAKAGE_KEYS = ("image_sha256", "group")  # a value of these may appear in one split only
+SUSPECT_NUMBERS = ("image_text", "image_label", "z_text", "z_label", "z")  # what every suspect field holds
 
 
 def check(folder: str | Path) -> list[str]:
@@ -42,6 +44,7 @@ def check(folder: str | Path) -> list[str]:
         *([] if manifest.get("import", {}).get("official_splits") else check_leakage(dataset)),  # a benchmark's splits as published
         *check_candidates(dataset, int(manifest.get("lambda", 0) or 0), manifest.get("candidates", {})),
         *check_counts(dataset, manifest.get("counts", {})),
+        *check_suspects(dataset),
     ]
 
 
@@ -186,4 +189,25 @@ def check_counts(dataset: Dataset, counts: dict) -> list[str]:
     for key in ("kept", "rejected", "entities", "samples", "augmented"):
         if counts.get(key) != recomputed[key]:
             problems.append(f"manifest counts.{key} = {counts.get(key)} but the files hold {recomputed[key]}")
+    return problems
+
+
+def check_suspects(dataset: Dataset) -> list[str]:
+    """A ``suspect`` field (model-flagged mismatches, docs/suspect.md) is on original samples only and holds its scores."""
+    problems = []
+    for split in SPLITS:
+        for sample in dataset.samples.get(split, []):
+            field = sample.suspect
+            if field is None:
+                continue
+            tag = f"{split}.jsonl: sample {sample.id}: suspect"
+            if sample.augmented_from is not None:
+                problems.append(f"{tag}: on an augmented copy (only originals are scored)")
+            numbers = [k for k in SUSPECT_NUMBERS if isinstance(field.get(k), bool) or not isinstance(field.get(k), (int, float))]
+            if numbers:
+                problems.append(f"{tag}: {numbers[0]!r} must be a number")
+            if not isinstance(field.get("flagged"), bool):
+                problems.append(f"{tag}: 'flagged' must be true or false")
+            elif field["flagged"] and not isinstance(field.get("reason"), str):
+                problems.append(f"{tag}: a flagged sample needs its 'reason'")
     return problems

@@ -35,7 +35,7 @@ def _str_list(data: dict, name: str) -> list[str]:
 
 # Fields added after format version 1 was first written: left out of the JSON while empty.
 OPTIONAL_ENTITY_FIELDS = ("wikidata", "images")
-OPTIONAL_SAMPLE_FIELDS = ("mention",)
+OPTIONAL_SAMPLE_FIELDS = ("mention", "suspect")
 
 
 def _row(record, optional: tuple[str, ...] = ()) -> dict:
@@ -97,6 +97,7 @@ class Sample:
     augmented_from: str | None = None
     augmentation: dict | None = None
     mention: str = ""  # optional: the mention string inside ``text`` (imported benchmarks); omitted when empty
+    suspect: dict | None = None  # optional: pair scores of a mismatch model (emmel.suspect); omitted when none scored it
 
     @classmethod
     def from_dict(cls, data: dict) -> Sample:
@@ -119,10 +120,16 @@ class Sample:
             augmented_from=_require(data, "augmented_from", str, optional=True),
             augmentation=_require(data, "augmentation", dict, optional=True),
             mention=_require(data, "mention", str, optional=True, default=""),
+            suspect=_require(data, "suspect", dict, optional=True),
         )
 
     def to_dict(self) -> dict:
         return _row(self, OPTIONAL_SAMPLE_FIELDS)
+
+    @property
+    def flagged(self) -> bool:
+        """Whether a mismatch model flagged this sample (``suspect.flagged``)."""
+        return bool(self.suspect and self.suspect.get("flagged") is True)
 
 
 @dataclass

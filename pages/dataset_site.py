@@ -6,7 +6,7 @@
 Layout of the site folder (every link relative, so it works from any folder over file://)::
 
     index.html  entities.html  graph.html  train.html dev.html test.html  rejects.html
-    duplicates.html  results.html  search.html          lists, paginated as name-p2.html, …
+    duplicates.html  suspects.html  results.html  search.html   lists, paginated as name-p2.html, …
     entity/<id>.html  sample/<id>.html  graph/<node>.html  rejects/<reason>.html  results/<model>.html
     assets/  (site.css, site.js, search-index.js, plots/)
     thumbs/ab/<key>.jpg    small JPEG thumbnails, made once and reused by the next build
@@ -165,6 +165,8 @@ class Site:
         self._entity_href: dict[str, str] = {}
         self.nav = [("Overview", "index.html"), ("Entities", "entities.html"), ("Graph", "graph.html"),
                     ("Samples", "train.html"), ("Rejects", "rejects.html"), ("Duplicates", "duplicates.html")]
+        if dataset.meta.get("suspect"):
+            self.nav.append(("Suspects", "suspects.html"))
         if run is not None:
             self.nav.append(("Results", "results.html"))
         self.nav.append(("Search", "search.html"))
@@ -237,7 +239,7 @@ class Site:
             badges.append(el("span", f"+{len(self.augmented[s.id])} augmented", class_="badge muted"))
         if s.augmented_from:
             badges.append(el("span", (s.augmentation or {}).get("op", "augmented"), class_="badge muted"))
-        if getattr(s, "suspect", None):
+        if s.flagged:
             badges.append(el("span", "suspect", class_="badge warn"))
         return el(
             "div",
@@ -246,7 +248,7 @@ class Site:
                el("div", el("a", s.text, href=self.sample_href(s.id, depth)), class_="text", title=s.text),
                el("div", self.entity_link(s.entity_id, depth), class_="meta") if show_entity and entity else None,
                el("div", badges, class_="tags"), class_="body"),
-            class_="card" + (" suspect" if getattr(s, "suspect", None) else ""),
+            class_="card" + (" suspect" if s.flagged else ""),
         )
 
 
@@ -362,6 +364,7 @@ def build_site(dataset_dir: str | os.PathLike, out: str | os.PathLike, *, result
         site_rejects,
         site_results,
         site_samples,
+        site_suspects,
     )
 
     started = time.perf_counter()
@@ -390,6 +393,8 @@ def build_site(dataset_dir: str | os.PathLike, out: str | os.PathLike, *, result
         site_entities.write(site)
         site_samples.write(site)
         site_rejects.write(site)
+        if dataset.meta.get("suspect"):
+            site_suspects.write(site)
         if run is not None:
             site_results.write(site)
         write_search(site)

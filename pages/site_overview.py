@@ -1,5 +1,5 @@
 """The overview page: Table 1, the accounting (input = kept + rejected by reason), the card's
-plots, the knowledge graph in numbers, sources, licenses and, with a run, the results table."""
+plots, the knowledge graph in numbers, sources, licenses, the model-flagged mismatches and, with a run, the results table."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections import Counter
 
 from emmel.schema import FORMAT_VERSION
 from emmel.stats import table1
+from pages import site_suspects
 from pages.html import el, table
 from pages.layout import section
 from pages.naming import safe_name
@@ -102,6 +103,8 @@ def write(site, plots: list[str]) -> None:
                                                 r["samples"], r["augmented"], r["entities"], r["avg_text_len"]] for r in t1], numeric=(1, 2, 3, 4))),
         accounting(site),
     ]
+    if d.meta.get("suspect"):
+        body.append(site_suspects.summary_section(site))
     if site.run is not None:
         body.append(results_summary(site))
     body.append(graph_numbers(site))

@@ -11,6 +11,7 @@ from pages.layout import section
 from pages.naming import safe_name
 from pages.paginate import pager, paginate
 from pages.site_rejects import reject_card
+from pages.site_suspects import sample_section
 
 
 def _value(key: str, value):
@@ -52,20 +53,6 @@ def predictions_section(site, sample) -> object | None:
                             for cells, gold in rows])
         blocks.append(el("div", el("h3", model, " ", el("span", pred.protocol, class_="badge muted"), " ", verdict), el("table", head, body)))
     return section("Predictions", el("p", "Top entities per model, best first; the gold row is highlighted.", class_="note"), blocks, id="predictions")
-
-
-def suspect_section(sample) -> object | None:
-    """Model-flagged image/text mismatch scores, when the dataset carries them (an optional ``suspect`` field)."""
-    suspect = getattr(sample, "suspect", None)
-    if not suspect:
-        return None
-    if isinstance(suspect, dict):
-        rows = [[k, _score(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else _value(k, v)] for k, v in sorted(suspect.items())]
-        content = _kv(rows)
-    else:
-        content = el("p", _value("suspect", suspect))
-    why = el("p", "A model scored this image and text far below the entity's typical pairs.", class_="note")
-    return section("Flagged as a possible mismatch", why, content)
 
 
 def candidate_item(site, eid: str, gold: bool):
@@ -121,7 +108,7 @@ def write_sample_page(site, s) -> None:
         el("p", el("a", f"{s.split} samples", href=f"../{s.split}.html"), " › ", site.entity_link(s.entity_id, 1), class_="crumbs"),
         el("div", el("div", image, class_="image"),
            el("div", el("h1", s.text, class_="quote"), _kv(facts), el("h3", "Provenance"), _kv(_provenance(s))), class_="sample"),
-        suspect_section(s),
+        sample_section(s),
         predictions_section(site, s),
         candidates_section(site, s),
     ]

@@ -255,13 +255,20 @@ def test_thumbnails_are_small_oriented_jpegs():
     assert Image.open(io.BytesIO(render_thumbnail(buffer.getvalue()))).getpixel((5, 5))[0] > 240
 
 
-def test_suspect_scores_have_room_on_sample_pages():
-    """A sample flagged by a mismatch model (an optional ``suspect`` field, added by the build later) gets a badge and its scores."""
+def test_suspect_scores_on_sample_pages_are_escaped_and_flagged_ones_say_why():
+    """A sample a mismatch model scored (its optional ``suspect`` field, docs/suspect.md) shows its scores; a flagged
+    one gets the badge and its reason; fields the format does not define are listed as text."""
     from emmel.schema import Sample
-    from pages.site_samples import suspect_section
+    from pages.site_suspects import sample_section
 
     sample = Sample(id="S1", image="images/x.jpg", text="t", entity_id="E1", split="test")
-    assert suspect_section(sample) is None
-    sample.suspect = {"image_text": 0.123456, "image_label": 0.2, "entity_median": 0.71, "note": "<b>x</b>"}
-    html = suspect_section(sample)
-    assert "0.123" in html and "0.710" in html and "&lt;b&gt;x&lt;/b&gt;" in html and "<b>" not in html
+    assert sample_section(sample) is None
+    sample.suspect = {"image_text": 0.123456, "median_text": 0.71, "z_text": -5.5, "image_label": 0.2, "median_label": 0.21,
+                      "z_label": -0.1, "z": -5.5, "flagged": True, "reason": "<b>x</b> far below", "reference": "entity", "n": 9,
+                      "note": "<i>y</i>"}
+    html = sample_section(sample)
+    assert "0.123" in html and "0.710" in html and "-5.50" in html and "Flagged as a possible mismatch" in html
+    assert "&lt;b&gt;x&lt;/b&gt; far below" in html and "&lt;i&gt;y&lt;/i&gt;" in html and "<b>" not in html and "<i>" not in html
+    sample.suspect = {**sample.suspect, "flagged": False, "z": -0.1, "z_text": -0.1}
+    html = sample_section(sample)
+    assert "Flagged" not in html and "typical among the 9 samples of its entity" in html

@@ -44,11 +44,27 @@ def add_arguments(parser) -> None:
 
 
 def _task_options(parser) -> None:
+    from annotation.tasks import DEFAULT_ORDER, ORDERS
+
     parser.add_argument("--split", action="append", help="split(s) to export: train, dev, test (repeat or comma-separate; default all)")
     parser.add_argument("--predictions", help="JSONL of model rankings to pre-annotate with (see docs/annotate.md)")
+    parser.add_argument("--order", type=_order, default=DEFAULT_ORDER, metavar="NAME[,NAME]",
+                        help=f"task order: {', '.join(ORDERS)}; comma-separate to sort by one, then the next "
+                             f"(default {','.join(DEFAULT_ORDER)}: model-flagged mismatches first, most suspect first; see docs/suspect.md)")
     parser.add_argument("--images", choices=("local-files", "http", "inline"), default="local-files", help="image URL mode (default local-files)")
     parser.add_argument("--document-root", help=f"local-files: the server's document root (default ${DOC_ROOT_ENV}, else the dataset's parent folder)")
     parser.add_argument("--image-prefix", help="http: URL under which the dataset folder is served")
+
+
+def _order(text: str) -> tuple[str, ...]:
+    """``--order a,b`` as a tuple of names (checked by the library, which says which are known)."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _check_order(args) -> None:
+    from annotation.tasks import check_order
+
+    check_order(args.order)  # before anything else is said or read
 
 
 def _import_options(parser) -> None:
@@ -110,8 +126,9 @@ def _export(args) -> int:
     from annotation.tasks import write_tasks
     from emmel.dataset import Dataset
 
+    _check_order(args)
     dataset = Dataset.load(args.dataset)
-    tasks = make_tasks(dataset, splits=_splits(args), images=_images(args, args.dataset), predictions=args.predictions)
+    tasks = make_tasks(dataset, splits=_splits(args), images=_images(args, args.dataset), predictions=args.predictions, order=args.order)
     write_tasks(args.out, tasks, overwrite=args.overwrite, inputs=(args.dataset, args.predictions))
     print(f"wrote {len(tasks)} tasks to {args.out}")
     return 0
@@ -143,7 +160,9 @@ def _import(args) -> int:
 def _push(args) -> int:
     from annotation.server import push
 
-    info = push(args.dataset, _url(args), images=_images(args, args.dataset), splits=_splits(args), predictions=args.predictions, title=args.title)
+    _check_order(args)
+    info = push(args.dataset, _url(args), images=_images(args, args.dataset), splits=_splits(args), predictions=args.predictions, title=args.title,
+                order=args.order)
     storage = f", local-files storage {info['storage']}" if info["storage"] is not None else ""
     print(f"project {info['project']} ({info['title']}): {info['tasks']} tasks{storage}")
     if info["image_problem"]:

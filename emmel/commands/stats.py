@@ -26,6 +26,10 @@ def run(args) -> int:
         print(format_table(rows, ["split", "samples", "augmented", "entities", "avg_text_len"]))
         print(f"\ninput {counts['input_records']} = kept {counts['kept']} + rejected {counts['rejected']}; "
               f"KB {counts['entities']} entities; λ = {counts['candidates_per_sample']}")
+        if dataset.meta.get("suspect"):
+            from emmel.suspect import summary_line
+
+            print(summary_line(dataset.meta["suspect"]) + f" (flagged samples in the dataset now: {sum(s.flagged for s in dataset.all_samples())})")
         if args.check:
             if problems:
                 print(f"\ncheck: {len(problems)} problem(s)")
