@@ -14,7 +14,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from itemadapter import ItemAdapter
-from PIL import Image
 from scrapy.exceptions import DropItem
 from scrapy.http import Request
 from scrapy.http.request import NO_CALLBACK
@@ -25,6 +24,7 @@ from scrapy.utils.python import to_bytes
 from crawlers.ethnic import ethnic_group
 from crawlers.journal import JsonLines
 from crawlers.records import clean_text, item_to_records
+from emmel.images import ImageLimits, ImageProblem, read_header, read_image_file
 from emmel.io import atomic_write_bytes, sha256_file
 from emmel.sources.raw import RawRecord
 
@@ -85,21 +85,22 @@ class HeritageImagesPipeline(ImagesPipeline):
     """Scrapy's ImagesPipeline, keeping the original bytes.
 
     The site's file is stored as served (no re-encoding) under ``images/full/<sha1(url)><ext>`` in
-    the output folder, after a header-only check: it must open as an image, be at least the
-    configured minimum size and at most ``EMMEL_IMAGE_MAX_PIXELS`` (decompression bombs) and
-    ``EMMEL_IMAGE_MAX_BYTES``. Truncated files are kept: the build rejects them with a reason.
+    the output folder, after a header-only check (``emmel.images.read_header``, the core's image
+    rules with the crawl's own limits): it must open as an image, be at least the configured minimum
+    size and at most ``EMMEL_IMAGE_MAX_PIXELS`` (decompression bombs) and ``EMMEL_IMAGE_MAX_BYTES``.
+    Truncated files are kept: the build rejects them with a reason.
     ``checksum`` is the sha256 of the stored file.
     """
 
     def __init__(self, store_uri, download_func=None, *, crawler):
         super().__init__(store_uri, crawler=crawler)
         self.crawler = crawler
-        self.max_pixels = crawler.settings.getint("EMMEL_IMAGE_MAX_PIXELS", 40_000_000)
-        self.max_bytes = crawler.settings.getint("EMMEL_IMAGE_MAX_BYTES", 20 * 1024 * 1024)
+        self.limits = ImageLimits(max_bytes=crawler.settings.getint("EMMEL_IMAGE_MAX_BYTES"),
+                                  max_pixels=crawler.settings.getint("EMMEL_IMAGE_MAX_PIXELS"))
         self._rejected: dict[str, str] = {}  # image URL -> why _check refused it
 
     def get_media_requests(self, item, info):
-        return [Request(u, callback=NO_CALLBACK, meta={"download_maxsize": self.max_bytes, "emmel_image": True})
+        return [Request(u, callback=NO_CALLBACK, meta={"download_maxsize": self.limits.max_bytes, "emmel_image": True})
                 for u in ItemAdapter(item).get(self.images_urls_field) or []]
 
     def file_path(self, request, response=None, info=None, *, item=None):
@@ -108,18 +109,16 @@ class HeritageImagesPipeline(ImagesPipeline):
         return f"images/full/{guid}{suffix if suffix in IMAGE_SUFFIXES else '.jpg'}"
 
     def _check(self, body: bytes) -> tuple[int, int, str]:
+        """The header check of ``emmel.images.read_header`` with the crawl's own limits (settings), then
+        the minimum size; displayed width and height (EXIF orientation applied) and the format."""
         try:
-            with Image.open(BytesIO(body)) as image:  # reads the header only
-                width, height, fmt = image.width, image.height, image.format
-        except Image.DecompressionBombError:
-            raise ImageException("decompression_bomb") from None
-        except Exception:  # noqa: BLE001 (PIL raises many types for non-images)
-            raise ImageException("not_an_image") from None
-        if width * height > self.max_pixels:
-            raise ImageException(f"too_large: {width}x{height} > {self.max_pixels} pixels")
+            width, height, fmt = read_header(body, self.limits)
+        except ImageProblem as exc:
+            reason = "too_large" if exc.reason in ("decompression_bomb", "file_too_large") else exc.reason
+            raise ImageException(f"{reason}: {exc.detail}") from None
         if width < self.min_width or height < self.min_height:
             raise ImageException(f"too_small: {width}x{height} < {self.min_width}x{self.min_height}")
-        return width, height, fmt or ""
+        return width, height, fmt
 
     async def image_downloaded(self, response, request, info, *, item=None):
         try:
@@ -152,9 +151,8 @@ class HeritageImagesPipeline(ImagesPipeline):
             if full is not None and full.exists():
                 entry["checksum"] = sha256_file(full)  # "uptodate" results carry an md5 otherwise
                 try:
-                    with Image.open(full) as image:
-                        entry["width"], entry["height"] = image.size
-                except Exception:  # noqa: BLE001 (a stored file that no longer opens: the build decides)
+                    entry["width"], entry["height"], _ = read_header(read_image_file(full, self.limits), self.limits)
+                except ImageProblem:  # a stored file that no longer opens: the build decides
                     entry["width"] = entry["height"] = 0
             stats.inc_value("emmel/images/stored")
             stored.append(entry)

@@ -117,11 +117,8 @@ def check_pixels(width: int, height: int, limits: ImageLimits = DEFAULT_LIMITS) 
         raise ImageProblem("decompression_bomb", f"{width}x{height} = {width * height} pixels > {limits.max_pixels} (clean.max_pixels)")
 
 
-def _decode(data: bytes, limits: ImageLimits, reduce_to: int | None = None) -> tuple[Image.Image, str]:
-    """Decode ``data`` into an oriented 8-bit RGB image; returns it and the file format.
-
-    ``reduce_to``: a JPEG may be decoded at a reduced scale (1/2, 1/4, 1/8) that still keeps at least
-    this many pixels on each side: all a thumbnail needs, several times faster."""
+def _open_header(data: bytes, limits: ImageLimits) -> Image.Image:
+    """``data`` opened lazily (header read, pixels not decoded) after the byte and pixel limits."""
     if not data:
         raise ImageProblem("empty_file", "zero-byte file")
     if len(data) > limits.max_bytes:
@@ -130,22 +127,46 @@ def _decode(data: bytes, limits: ImageLimits, reduce_to: int | None = None) -> t
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides, below
             image = Image.open(io.BytesIO(data))
-        check_pixels(*image.size, limits)
-        if reduce_to:
-            image.draft("RGB", (reduce_to, reduce_to))
-        image.load()
-    except ImageProblem:
-        raise
     except Image.DecompressionBombError as exc:  # beyond Pillow's own hard limit (2 x its warning limit)
         raise ImageProblem("decompression_bomb", str(exc)) from None
     except UnidentifiedImageError:
         raise ImageProblem("not_an_image", "not a readable image format") from None
     except Exception as exc:  # noqa: BLE001 (Pillow's plugins raise many types on hostile bytes)
         raise ImageProblem("truncated_image", f"cannot decode: {exc}") from None
-    fmt = image.format or "UNKNOWN"
-    if fmt not in EXTENSIONS:
-        raise ImageProblem("not_an_image", f"unsupported format {fmt}")
-    return to_rgb(orient(image)), fmt
+    check_pixels(*image.size, limits)
+    if (image.format or "UNKNOWN") not in EXTENSIONS:
+        raise ImageProblem("not_an_image", f"unsupported format {image.format or 'UNKNOWN'}")
+    return image
+
+
+def read_header(data: bytes, limits: ImageLimits = DEFAULT_LIMITS) -> tuple[int, int, str]:
+    """Width and height as a viewer shows them (EXIF orientations 5-8 swap them) and the format, from
+    the header alone: the cheap check of a download before it is stored (crawlers). ``ImageProblem``
+    for what ``open_image`` would refuse before decoding (empty, too many bytes or pixels, not an image)."""
+    image = _open_header(data, limits)
+    width, height = image.size
+    try:
+        turned = image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+    except Exception:  # noqa: BLE001 (malformed EXIF blocks: no orientation, as in ``orient``)
+        turned = False
+    return (height, width, image.format) if turned else (width, height, image.format)
+
+
+def _decode(data: bytes, limits: ImageLimits, reduce_to: int | None = None) -> tuple[Image.Image, str]:
+    """Decode ``data`` into an oriented 8-bit RGB image; returns it and the file format.
+
+    ``reduce_to``: a JPEG may be decoded at a reduced scale (1/2, 1/4, 1/8) that still keeps at least
+    this many pixels on each side: all a thumbnail needs, several times faster."""
+    image = _open_header(data, limits)
+    try:
+        if reduce_to:
+            image.draft("RGB", (reduce_to, reduce_to))
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise ImageProblem("decompression_bomb", str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 (Pillow's plugins raise many types on hostile bytes)
+        raise ImageProblem("truncated_image", f"cannot decode: {exc}") from None
+    return to_rgb(orient(image)), image.format
 
 
 def orient(image: Image.Image) -> Image.Image:

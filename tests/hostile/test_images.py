@@ -23,7 +23,7 @@ from emmel.augment import augment_image
 from emmel.cli import main
 from emmel.config import CleanConfig
 from emmel.errors import EmmelError
-from emmel.images import ImageLimits, ImageProblem, inspect_image, open_image, phash, read_image_file
+from emmel.images import ImageLimits, ImageProblem, inspect_image, open_image, phash, read_header, read_image_file
 from tests.helpers import finishes, run_emmel
 from tests.messy import encode, pattern_image
 
@@ -93,6 +93,7 @@ def test_exif_orientation_gives_what_a_viewer_shows(orientation):
     assert (info.width, info.height) == SIZE
     shown = open_image(data)
     assert shown.size == SIZE
+    assert read_header(data)[:2] == SIZE  # the crawler's header-only check sees the displayed size too
     assert np.abs(np.asarray(shown, dtype=int) - np.asarray(displayed, dtype=int)).mean() < 4  # JPEG noise only
     assert hamming(info.phash, phash(displayed)) <= 4
 
@@ -134,6 +135,8 @@ def test_bombs_are_refused_from_their_header():
         assert info.value.reason == "decompression_bomb"
     with pytest.raises(ImageProblem, match="pixels > 1000"):
         open_image(encode(pattern_image(2, SIZE), "PNG"), ImageLimits(max_pixels=1000))
+    with pytest.raises(ImageProblem, match="pixels > 1000"):
+        read_header(encode(pattern_image(2, SIZE), "PNG"), ImageLimits(max_pixels=1000))
 
 
 @pytest.mark.parametrize("data, reason", [
