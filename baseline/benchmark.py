@@ -54,11 +54,12 @@ class Encoders:
     clip: object = None  # ChineseCLIPModel, initial weights (each trained CLIP module starts from a copy)
     clip_tokenizer: object = None
     clip_source: str = ""
+    clip_crop: bool = False  # its images are centre-cropped (OpenAI CLIP's preprocessor), not resized to the square
 
 
 def build_encoders(cfg: BenchmarkConfig, corpus: list[str], need_text: bool, need_visual: bool, rt) -> Encoders:
     """Encoders from ``--text-model``/``--clip-model`` folders or files, else the preset (random init), on the run's device."""
-    from baseline.checkpoints import build_clip, build_text_encoder, load_clip
+    from baseline.checkpoints import build_clip, build_text_encoder, center_crop, load_clip
     from baseline.modules import CrossEncoder
     from baseline.vocab import default_tokenizer
 
@@ -81,7 +82,8 @@ def build_encoders(cfg: BenchmarkConfig, corpus: list[str], need_text: bool, nee
     if need_visual:
         if cfg.clip_model:
             enc.clip, enc.clip_tokenizer, form = load_clip(cfg.clip_model)
-            enc.clip_source = f"{form} {cfg.clip_model}"
+            enc.clip_crop = center_crop(cfg.clip_model)
+            enc.clip_source = f"{form} {cfg.clip_model}" + (" (images: shorter side resized, centre crop)" if enc.clip_crop else "")
         else:
             enc.clip_tokenizer = shared[0]
             enc.clip = build_clip(preset, len(shared[0]), seed + 1)
@@ -148,6 +150,7 @@ class Benchmark:
     def __init__(self, cfg: BenchmarkConfig, log, dist=None):
         from baseline.data import kb_of, load_split
         from baseline.negatives import hard_pools
+        from baseline.prompts import language_of, resolve_prompts
         from baseline.report import KIND
         from baseline.runtime import Runtime, seed_everything
         from baseline.scorers import Queries
@@ -161,6 +164,7 @@ class Benchmark:
         self.out = Path(cfg.out) if cfg.out else default_out(cfg.dataset)
         check_output(self.out, kind=KIND, overwrite=cfg.overwrite, inputs=cfg.inputs)  # fail now, not after training
         self.dataset = Dataset.load(cfg.dataset)
+        self.prompts = resolve_prompts(cfg.prompts, language_of(self.dataset.meta))  # a bad --prompts file fails before any loading
         self.kb = kb_of(self.dataset)
         self.entities = sorted(self.dataset.kb, key=lambda e: e.id)
         self.splits = {name: load_split(self.dataset, name, self.kb, need_candidates=name != "train") for name in ("train", "dev", "test")}
@@ -168,12 +172,14 @@ class Benchmark:
         needed = {key for kind in self.kinds for key in kind.modules.values()}
         self.recipes: list[Recipe] = [r for r in RECIPES.values() if r.key in needed]  # training order
         slots = {r.slot for r in self.recipes}
-        corpus = self.kb.labels + [t for s in self.splits.values() for t in s.texts]
+        corpus = self.kb.labels + [t for s in self.splits.values() for t in (*s.texts, *s.mentions) if t] + list(self.prompts)
         self.enc = build_encoders(cfg, corpus, "text" in slots, "visual" in slots, self.rt)
         bank, rows = None, {}
         if self.enc.clip is not None:  # decode every image before any training: a missing one fails fast
-            bank, rows = load_images(self.splits, int(self.enc.clip.config.vision_config.image_size), self.rt, cfg.progress)
-        self.queries = {name: Queries(split.texts, bank, rows.get(name)) for name, split in self.splits.items()}
+            bank, rows = load_images(self.splits, int(self.enc.clip.config.vision_config.image_size), self.rt, cfg.progress,
+                                     crop=self.enc.clip_crop)
+        self.queries = {name: Queries(split.texts, bank, rows.get(name), split.mentions if any(split.mentions) else None)
+                        for name, split in self.splits.items()}
         sizes = " / ".join(f"{name} {len(split)}" for name, split in self.splits.items())
         log(f"dataset {self.dataset.meta.get('name') or Path(cfg.dataset).name}: KB {len(self.kb)} entities, {sizes}, λ = {self.lam}")
         if self.rt.dist.active:
@@ -183,6 +189,9 @@ class Benchmark:
             log(f"text-text module: {self.enc.text_source}")
         if self.enc.clip is not None:
             log(f"visual-text module: {self.enc.clip_source}")
+        if any(r.prompts for r in self.recipes):
+            log(f"zero-shot CLIP prompts ({cfg.prompts}, {len(self.prompts)} templates averaged): {' | '.join(self.prompts[:3])}"
+                + (" | …" if len(self.prompts) > 3 else ""))
         self.pools = hard_pools(self.kb.labels, self.kb.categories, self.tc.hard_pool, seed=self.tc.seed)
         self.evalsets = {name: EvalSet(name, self.queries[name], self.splits[name].candidates, self.splits[name].gold_pos)
                          for name in ("dev", "test")}
@@ -210,7 +219,8 @@ class Benchmark:
             visual_scale=visual.scale if visual is not None else ModelConfig.visual_scale,
             text_max_length=cfg.text_max_length, label_max_length=cfg.label_max_length, clip_label_length=cfg.clip_label_length,
             image_size=int(enc.clip.config.vision_config.image_size) if enc.clip is not None else ModelConfig.image_size,
-            **({"image_mean": visual.image_mean, "image_std": visual.image_std} if visual is not None else {}),
+            image_crop=enc.clip_crop,
+            **({"image_mean": visual.image_mean, "image_std": visual.image_std, "prompts": list(visual.prompts)} if visual is not None else {}),
             text_source=enc.text_source, clip_source=enc.clip_source,
             dataset=str(self.dataset.meta.get("name", "")), kb_sha256=self.kb.sha256, kb_size=len(self.kb))
         return MCRModel(config, self.kb, self.entities, scorers, runtime=self.rt, batches=cfg.eval_batches)
@@ -230,7 +240,8 @@ class Benchmark:
         if recipe.slot == "text":
             return TextScorer(enc.cross, enc.text_tokenizer, self.kb, text_max_length=cfg.text_max_length, label_max_length=cfg.label_max_length)
         return VisualScorer(VisualText(copy.deepcopy(enc.clip) if recipe.trained else enc.clip), enc.clip_tokenizer, self.kb,
-                            label_length=cfg.clip_label_length, image_mean=CLIP_MEAN, image_std=CLIP_STD)
+                            label_length=cfg.clip_label_length, image_mean=CLIP_MEAN, image_std=CLIP_STD,
+                            prompts=self.prompts if recipe.prompts else ())
 
     def _obtain(self, recipe: Recipe) -> Scorer:
         """Train the recipe's module (selecting the epoch on dev) or take it as given; its KB embeddings are then frozen."""
@@ -323,6 +334,7 @@ class Benchmark:
                         "kb_sha256": self.kb.sha256, "samples": {k: len(v) for k, v in splits.items()}, "lambda": self.lam},
             "models_used": {"text-text": self.enc.text_source or None, "visual-text": self.enc.clip_source or None},
             "settings": {"models": list(cfg.models), "alpha": cfg.alpha, "normalization": cfg.normalization, "full_kb": cfg.full_kb,
+                         "prompts": {"spec": cfg.prompts, "templates": list(self.prompts)},
                          "text_max_length": cfg.text_max_length, "label_max_length": cfg.label_max_length,
                          "clip_label_length": cfg.clip_label_length, "train": asdict(self.tc), "eval_batches": asdict(cfg.eval_batches)},
             "results": results,
@@ -343,7 +355,7 @@ class Benchmark:
                 saved.setdefault(key, target)
 
 
-def load_images(splits: dict, size: int, rt, progress: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def load_images(splits: dict, size: int, rt, progress: bool, *, crop: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One uint8 bank of every split's images (on the GPU when there is one) and each split's rows in it."""
     from baseline.images import image_bank
 
@@ -352,7 +364,7 @@ def load_images(splits: dict, size: int, rt, progress: bool) -> tuple[torch.Tens
         offsets[name] = len(paths)
         paths += split.image_paths
         what += [f"image of {name} sample {sid}" for sid in split.sample_ids]
-    bank = image_bank(paths, size, labels=what, progress=progress)
+    bank = image_bank(paths, size, labels=what, progress=progress, crop=crop)
     if rt.cuda:
         bank = bank.to(rt.device)
     return bank, {name: torch.arange(len(split)) + offsets[name] for name, split in splits.items()}

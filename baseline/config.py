@@ -40,12 +40,13 @@ class Recipe:
     trained: bool = True  # False: used as given (zero-shot)
     negatives: str | None = None  # the TrainConfig field giving its hard negatives per sample; None: in-batch only
     seed_offset: int = 0  # its training seed is TrainConfig.seed + seed_offset
+    prompts: bool = False  # embeds KB labels inside the prompt templates (zero-shot CLIP, baseline.prompts)
 
 
 # In training order; the seed offsets keep each module's random stream independent of which others are trained.
 RECIPES = {r.key: r for r in (
     Recipe("text-text", "text", negatives="text_negatives", seed_offset=10),
-    Recipe("clip-zeroshot", "visual", trained=False),
+    Recipe("clip-zeroshot", "visual", trained=False, prompts=True),
     Recipe("visual-text", "visual", negatives="clip_negatives", seed_offset=20),
     Recipe("clip-finetuned", "visual", seed_offset=30),
 )}
@@ -192,8 +193,10 @@ class ModelConfig:
     visual_scale: float = 100.0  # CLIP logit scale 1/τ applied to cosine similarities before normalising
     text_max_length: int = 128  # [CLS] label [SEP] description [SEP]
     label_max_length: int = 32  # label tokens kept in the cross-encoder pair
-    clip_label_length: int = 52  # CLIP text context (Chinese-CLIP uses 52)
+    clip_label_length: int = 52  # CLIP text context (Chinese-CLIP uses 52; capped at the text tower's positions, 77 for CLIP)
+    prompts: list[str] = field(default_factory=list)  # zero-shot CLIP's templates ("a photo of {}."), ensembled; empty: the bare label
     image_size: int = 224
+    image_crop: bool = False  # shorter side to image_size + centre crop (OpenAI CLIP); False: resize to the square (Chinese-CLIP)
     image_mean: list[float] = field(default_factory=lambda: list(CLIP_MEAN))
     image_std: list[float] = field(default_factory=lambda: list(CLIP_STD))
     text_source: str = ""  # where the cross-encoder's initial weights came from
@@ -255,6 +258,7 @@ class BenchmarkConfig:
     clip_model: str | None = None
     preset: str = "tiny"
     full_kb: bool = False  # also H@1/3/5/10 and MRR over the whole KB (MIMIC protocol)
+    prompts: str = "auto"  # zero-shot CLIP's templates: auto (by the dataset's language), a name of baseline.prompts.PROMPT_SETS, or a file
     out: str | None = None
     overwrite: bool = False
     save_models: bool = True

@@ -154,7 +154,7 @@ class MCRModel:
         if "visual" in self.scorers:
             if image is None:
                 raise EmmelError("this model has a visual-text module: give the mention's image (--image)")
-            images = load_image(image, self.scorers["visual"].image_size).unsqueeze(0)
+            images = load_image(image, self.scorers["visual"].image_size, crop=self.config.image_crop).unsqueeze(0)
         scores = self.score(images, [text])
         columns, _ = scores.top(k)
         rows = []
