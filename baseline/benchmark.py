@@ -37,6 +37,7 @@ from emmel.io import check_output
 
 if TYPE_CHECKING:
     from baseline.model import MCRModel, ModuleScores
+    from baseline.retrieval import KBRanking
     from baseline.scorers import Queries, Scorer
 
 
@@ -105,10 +106,10 @@ def build_encoders(cfg: BenchmarkConfig, corpus: list[str], need_text: bool, nee
 
 @dataclass
 class EvalSet:
-    """Queries the benchmark scores at once: a split against its stored candidate sets, or (``kb``) the
-    test split against the whole KB."""
+    """Queries the benchmark scores at once: a split against its stored candidate sets (the whole-KB
+    protocol of ``--full-kb`` is :meth:`baseline.model.MCRModel.rank_kb` on the test split)."""
 
-    name: str  # "dev", "test" or "kb"
+    name: str  # "dev" or "test"
     queries: Queries
     candidates: torch.Tensor | None  # Q×λ KB positions (-1 pads); None: the whole KB
     gold: torch.Tensor  # each query's gold column
@@ -151,6 +152,7 @@ class Benchmark:
         from baseline.data import kb_of, load_split
         from baseline.negatives import hard_pools
         from baseline.prompts import language_of, resolve_prompts
+        from baseline.references import benchmark_of
         from baseline.report import KIND
         from baseline.runtime import Runtime, seed_everything
         from baseline.scorers import Queries
@@ -165,6 +167,7 @@ class Benchmark:
         check_output(self.out, kind=KIND, overwrite=cfg.overwrite, inputs=cfg.inputs)  # fail now, not after training
         self.dataset = Dataset.load(cfg.dataset)
         self.prompts = resolve_prompts(cfg.prompts, language_of(self.dataset.meta))  # a bad --prompts file fails before any loading
+        self.benchmark = benchmark_of(self.dataset.meta)  # which of the field's benchmarks it is (reference numbers), or None
         self.kb = kb_of(self.dataset)
         self.entities = sorted(self.dataset.kb, key=lambda e: e.id)
         self.splits = {name: load_split(self.dataset, name, self.kb, need_candidates=name != "train") for name in ("train", "dev", "test")}
@@ -195,12 +198,12 @@ class Benchmark:
         self.pools = hard_pools(self.kb.labels, self.kb.categories, self.tc.hard_pool, seed=self.tc.seed)
         self.evalsets = {name: EvalSet(name, self.queries[name], self.splits[name].candidates, self.splits[name].gold_pos)
                          for name in ("dev", "test")}
-        if cfg.full_kb:
-            self.evalsets["kb"] = EvalSet("kb", self.queries["test"], None, self.splits["test"].gold)
         self.scorers: dict[str, Scorer] = {}  # recipe key → its scorer (trained module, tokenizer, preprocessing)
         self.fits: dict[str, dict] = {}  # recipe key → baseline.train.FitResult as a dict
         self.models: dict[str, MCRModel] = {}  # model name → the MCRModel evaluated and saved
         self.scores: dict[str, dict[str, ModuleScores]] = {}  # model name → eval set name → its scores
+        self.kb_rankings: dict[str, KBRanking] = {}  # model name → its whole-KB ranking of the test queries (--full-kb)
+        self._retriever = None  # the lexical first stage all models share (built on first use)
         self.fusion: dict[str, dict] = {}  # name of a fused model → its α choice and sweep
         self._module_scores: dict[tuple[str, str], torch.Tensor] = {}  # (recipe key, eval set) → that module's raw matrix
 
@@ -221,7 +224,7 @@ class Benchmark:
             image_size=int(enc.clip.config.vision_config.image_size) if enc.clip is not None else ModelConfig.image_size,
             image_crop=enc.clip_crop,
             **({"image_mean": visual.image_mean, "image_std": visual.image_std, "prompts": list(visual.prompts)} if visual is not None else {}),
-            text_source=enc.text_source, clip_source=enc.clip_source,
+            text_source=enc.text_source, clip_source=enc.clip_source, shortlist=cfg.shortlist,
             dataset=str(self.dataset.meta.get("name", "")), kb_sha256=self.kb.sha256, kb_size=len(self.kb))
         return MCRModel(config, self.kb, self.entities, scorers, runtime=self.rt, batches=cfg.eval_batches)
 
@@ -288,6 +291,21 @@ class Benchmark:
                 model = model.with_alpha(self.fusion[kind.name]["alpha"])
             self.models[kind.name] = model
             self.scores[kind.name] = {name: model.combine(raw[name], evalset.candidates) for name, evalset in self.evalsets.items()}
+            if self.cfg.full_kb:
+                self.kb_rankings[kind.name] = self._rank_kb(model)
+
+    def _rank_kb(self, model: MCRModel) -> KBRanking:
+        """The test queries ranked against the whole KB (:meth:`MCRModel.rank_kb`), one lexical index for all models."""
+        clock = time.perf_counter()
+        if "text" in model.scorers:  # the cross-encoder models rerank a lexical shortlist: one index for all
+            self._retriever = self._retriever or model.retriever
+            model.retriever = self._retriever
+        ranking = model.rank_kb(self.queries["test"], self.splits["test"].gold)
+        info = ranking.summary()
+        how = "exact" if ranking.exact else (f"shortlist of {info['shortlist_mean']:.0f} entities on average (top {self.cfg.shortlist} per "
+                                             f"retriever), gold inside for {info['shortlist_recall']:.1f} %, the rest by {ranking.first_stage}")
+        self.log(f"{model.config.name}: whole KB ({len(self.kb)} entities), {how} ({time.perf_counter() - clock:.1f} s)")
+        return ranking
 
     def _modules_of(self, model: MCRModel, kind: ModelKind, evalset: EvalSet) -> dict[str, torch.Tensor]:
         """The raw matrix of each of the model's modules on ``evalset`` (each module scores each set once)."""
@@ -316,32 +334,36 @@ class Benchmark:
     # -------------------------------------------------------------- results
     def report(self) -> dict:
         from baseline.metrics import hits_mrr, top_k
+        from baseline.references import paper_row, paper_source, reference_rows
 
         cfg, splits = self.cfg, self.splits
         results = {}
         for kind in self.kinds:
             scores = self.scores[kind.name]
             row = {split: top_k(scores[split].ranks(self.evalsets[split].gold)) for split in ("dev", "test")}
-            if "kb" in scores:
-                row["kb"] = hits_mrr(scores["kb"].ranks(self.evalsets["kb"].gold))
-            if kind.paper:
-                row["paper"] = dict(zip(("top1", "top5", "top10"), kind.paper))
+            if kind.name in self.kb_rankings:
+                ranking = self.kb_rankings[kind.name]
+                row["kb"] = {**hits_mrr(ranking.ranks), **ranking.summary()}
+            paper = paper_row(self.benchmark, kind)
+            if paper:
+                row["paper"] = dict(zip(("top1", "top5", "top10"), paper))
             results[kind.name] = row
         dist = self.rt.dist
         extra = {"distributed": {"world_size": dist.world_size, "backend": dist.backend, "global_batch": self.tc.batch_size}} if dist.active else {}
         return {
-            "dataset": {"path": str(cfg.dataset), "name": self.dataset.meta.get("name", ""), "kb_entities": len(self.kb),
+            "dataset": {"path": str(cfg.dataset), "name": self.dataset.meta.get("name", ""), "benchmark": self.benchmark, "kb_entities": len(self.kb),
                         "kb_sha256": self.kb.sha256, "samples": {k: len(v) for k, v in splits.items()}, "lambda": self.lam},
             "models_used": {"text-text": self.enc.text_source or None, "visual-text": self.enc.clip_source or None},
             "settings": {"models": list(cfg.models), "alpha": cfg.alpha, "normalization": cfg.normalization, "full_kb": cfg.full_kb,
-                         "prompts": {"spec": cfg.prompts, "templates": list(self.prompts)},
+                         "prompts": {"spec": cfg.prompts, "templates": list(self.prompts)}, "shortlist": cfg.shortlist,
                          "text_max_length": cfg.text_max_length, "label_max_length": cfg.label_max_length,
                          "clip_label_length": cfg.clip_label_length, "train": asdict(self.tc), "eval_batches": asdict(cfg.eval_batches)},
             "results": results,
             "alpha": next(iter(self.fusion.values()), None),
             "training": self.fits,
-            "paper_reference": {"source": "EMMEL paper, Table 3 (EMMEL test set, Top-1/5/10 %)",
-                                "numbers": {k.name: list(k.paper) for k in MODEL_KINDS.values() if k.paper}},
+            "paper_reference": {"source": paper_source(self.benchmark),
+                                "numbers": {k.name: list(paper_row(self.benchmark, k)) for k in MODEL_KINDS.values() if paper_row(self.benchmark, k)}},
+            "published": [asdict(r) for r in reference_rows(self.benchmark)],  # other methods on this benchmark (reference rows)
             **extra,
         }
 

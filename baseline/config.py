@@ -190,6 +190,7 @@ class ModelConfig:
     modules: list[str]  # "text" and/or "visual"
     alpha: float = 0.5  # weight of the visual-text score in y = α·N(S_v) + (1 − α)·N(S_t); a one-module model ranks by its own score
     normalization: str = "softmax"  # how scores are brought to one scale before mixing
+    shortlist: int = 50  # whole-KB ranking: top K of each retriever (lexical, the visual bi-encoder) the cross-encoder reranks
     visual_scale: float = 100.0  # CLIP logit scale 1/τ applied to cosine similarities before normalising
     text_max_length: int = 128  # [CLS] label [SEP] description [SEP]
     label_max_length: int = 32  # label tokens kept in the cross-encoder pair
@@ -213,6 +214,7 @@ class ModelConfig:
         unknown = set(self.modules) - set(SLOTS)
         if unknown or not self.modules:
             raise EmmelError(f"a model needs modules among {', '.join(map(repr, SLOTS))}, got {self.modules}")
+        check_shortlist(self.shortlist)
 
     def save(self, folder: Path) -> None:
         from emmel.io import write_json
@@ -232,6 +234,12 @@ class ModelConfig:
             raise EmmelError(f"unsupported model format version {data.get('format_version') if isinstance(data, dict) else None!r}", path=path)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def check_shortlist(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise EmmelError(f"--shortlist must be a positive number of entities per retriever, got {k}")
+    return k
 
 
 def check_alpha(alpha: float) -> float:
@@ -257,7 +265,8 @@ class BenchmarkConfig:
     text_model: str | None = None
     clip_model: str | None = None
     preset: str = "tiny"
-    full_kb: bool = False  # also H@1/3/5/10 and MRR over the whole KB (MIMIC protocol)
+    full_kb: bool = False  # also H@1/3/5/10/20, MR and MRR over the whole KB (MIMIC protocol)
+    shortlist: int = ModelConfig.shortlist  # --full-kb: top K per retriever that a cross-encoder model reranks (baseline.retrieval)
     prompts: str = "auto"  # zero-shot CLIP's templates: auto (by the dataset's language), a name of baseline.prompts.PROMPT_SETS, or a file
     out: str | None = None
     overwrite: bool = False
@@ -281,6 +290,7 @@ class BenchmarkConfig:
             raise EmmelError(f"unknown normalization {self.normalization!r}; choose from {', '.join(NORMALIZATIONS)}")
         if self.preset not in PRESETS:
             raise EmmelError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
+        check_shortlist(self.shortlist)
         if not isinstance(self.train, TrainConfig):
             self.train = TrainConfig.for_preset(self.train_preset, **dict(self.train or {}))
 

@@ -211,9 +211,12 @@ class VisualScorer(Scorer):
         return image_embeddings(self.module, self.image_source(queries, rt.device), batches.images, rt)
 
     def scores(self, queries: Queries, candidates: torch.Tensor | None, rt, batches: EvalBatches, desc: str = "visual-text") -> torch.Tensor:
-        """``Q×C`` cosines (``candidates`` None: every KB entity, in KB order); each product is at most
+        """``Q×C`` cosines (``candidates`` None: every KB entity, in KB order)."""
+        return self.cosines(self.query_embeddings(queries, rt, batches), candidates, rt, batches)
+
+    def cosines(self, images: torch.Tensor, candidates: torch.Tensor | None, rt, batches: EvalBatches) -> torch.Tensor:
+        """``Q×C`` cosines of query embeddings ``images`` (:meth:`query_embeddings`); each product holds at most
         ``batches.chunk_pairs`` (query, entity) cosines, whatever the width of the candidate rows."""
-        images = self.query_embeddings(queries, rt, batches)
         kb = self.kb_matrix(rt, batches)
         parts = [candidate_cosines(images[start:stop], kb, None if candidates is None else candidates[start:stop])
                  for start, stop in query_chunks(len(images), len(kb), batches.chunk_pairs)]

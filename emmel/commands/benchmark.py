@@ -58,7 +58,11 @@ def add_arguments(parser) -> None:
                         help=f"hard candidate negatives per image for the visual-text InfoNCE ({preset_defaults('clip_negatives')})")
     parser.add_argument("--seed", type=int, help=f"random seed (default: {paper.seed})")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's; 1 is fastest on a busy shared machine)")
-    parser.add_argument("--full-kb", action="store_true", help="also rank test queries against the whole KB (H@1/3/5/10, MRR)")
+    parser.add_argument("--full-kb", action="store_true",
+                        help="also rank the test queries against the whole KB (MIMIC's protocol: H@1/3/5/10/20, MR, MRR)")
+    parser.add_argument("--shortlist", type=int, default=default("shortlist"), metavar="K",
+                        help="--full-kb: the cross-encoder reranks the top K of each retriever (BM25 over names; the visual "
+                             f"bi-encoder); a gold outside ranks after them by the first-stage score (default: {default('shortlist')})")
     parser.add_argument("--no-bf16", action="store_true", help="run CUDA in fp32 instead of bf16 autocast")
     parser.add_argument("--compile", action="store_true", help="torch.compile the encoders (CUDA)")
     parser.add_argument("--out", help="output folder (default: DATASET-benchmark beside the dataset)")
@@ -93,7 +97,7 @@ def run(args) -> int:
     cfg = BenchmarkConfig(
         dataset=args.dataset, models=[m.strip() for m in args.models.split(",") if m.strip()], alpha=alpha,
         normalization=args.normalization, text_model=args.text_model, clip_model=args.clip_model, preset=args.preset, prompts=args.prompts,
-        full_kb=args.full_kb, out=args.out, overwrite=args.overwrite, save_models=not args.no_save_models,
+        full_kb=args.full_kb, shortlist=args.shortlist, out=args.out, overwrite=args.overwrite, save_models=not args.no_save_models,
         progress=sys.stderr.isatty(), threads=args.threads, train=train_settings(args), distributed=requested(),
     )
     report = run_benchmark(cfg, log=lambda line: print(line, file=sys.stderr))
