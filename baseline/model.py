@@ -167,7 +167,15 @@ class MCRModel:
         """Rank ``queries`` against the whole KB (:mod:`baseline.retrieval`): exactly for a bi-encoder
         model or a KB of at most 2K entities, else by reranking the top K of the lexical retriever and
         of the model's visual bi-encoder; ``gold`` (KB positions) gives each gold's rank in that ranking."""
-        from baseline.retrieval import KBRanking, complete_ranks, exact_ranks, lexical_queries, lexical_retrieval, union_rows, visual_retrieval
+        from baseline.retrieval import (
+            KBRanking,
+            complete_ranks,
+            exact_ranks,
+            lexical_queries,
+            lexical_retrieval,
+            union_rows,
+            visual_retrieval,
+        )
 
         queries.check()
         k, n = self.config.shortlist, len(self.kb)

@@ -103,9 +103,13 @@ def visual_retrieval(scorer, queries, k: int, gold: torch.Tensor | None, rt, bat
             g, r = exact_ranks(cosines, gold[start:stop])
             scores.append(g)
             ranks.append(r)
-    cat = (lambda parts: torch.cat(parts) if parts else torch.zeros(0))
-    return Retrieved(torch.cat(tops) if tops else torch.zeros((0, k), dtype=torch.long),
-                     cat(scores) if gold is not None else None, cat(ranks).long() if gold is not None else None, images)
+    if gold is None:
+        return Retrieved(_cat(tops, (0, k), torch.long), embeddings=images)
+    return Retrieved(_cat(tops, (0, k), torch.long), _cat(scores, (0,), torch.float32), _cat(ranks, (0,), torch.long), images)
+
+
+def _cat(parts: list[torch.Tensor], empty: tuple, dtype) -> torch.Tensor:
+    return torch.cat(parts) if parts else torch.zeros(empty, dtype=dtype)
 
 
 def lexical_queries(queries) -> list[str]:
@@ -128,10 +132,10 @@ def lexical_retrieval(index, texts: list[str], k: int, gold: torch.Tensor | None
             g, r = exact_ranks(block, gold[start : start + step])
             scores.append(g)
             ranks.append(r)
-    positions = torch.cat(tops) if tops else torch.zeros((0, k), dtype=torch.long)
+    positions = _cat(tops, (0, k), torch.long)
     if gold is None:
         return Retrieved(positions)
-    return Retrieved(positions, torch.cat(scores) if scores else torch.zeros(0), torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.long))
+    return Retrieved(positions, _cat(scores, (0,), torch.float32), _cat(ranks, (0,), torch.long))
 
 
 def union_rows(parts: list[torch.Tensor]) -> torch.Tensor:
