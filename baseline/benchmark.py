@@ -150,7 +150,7 @@ class Benchmark:
 
     def __init__(self, cfg: BenchmarkConfig, log, dist=None):
         from baseline.data import kb_of, load_split
-        from baseline.negatives import hard_pools
+        from baseline.negatives import EXACT_LIMIT, hard_pools
         from baseline.prompts import language_of, resolve_prompts
         from baseline.references import benchmark_of
         from baseline.report import KIND
@@ -195,7 +195,10 @@ class Benchmark:
         if any(r.prompts for r in self.recipes):
             log(f"zero-shot CLIP prompts ({cfg.prompts}, {len(self.prompts)} templates averaged): {' | '.join(self.prompts[:3])}"
                 + (" | …" if len(self.prompts) > 3 else ""))
+        clock = time.perf_counter()
         self.pools = hard_pools(self.kb.labels, self.kb.categories, self.tc.hard_pool, seed=self.tc.seed)
+        log(f"hard-negative pools: {self.tc.hard_pool} per entity, {'exact' if len(self.kb) <= EXACT_LIMIT else 'indexed'} "
+            f"({time.perf_counter() - clock:.1f} s)")
         self.evalsets = {name: EvalSet(name, self.queries[name], self.splits[name].candidates, self.splits[name].gold_pos)
                          for name in ("dev", "test")}
         self.scorers: dict[str, Scorer] = {}  # recipe key → its scorer (trained module, tokenizer, preprocessing)
@@ -262,7 +265,11 @@ class Benchmark:
 
             self._fit(recipe.key, scorer.module, loss, evaluate, self.tc.seed + recipe.seed_offset)
         if self.rt.dist.is_main:  # rank 0 alone scores (and writes)
+            clock = time.perf_counter()
             scorer.freeze(self.rt, self.cfg.eval_batches)
+            if recipe.slot == "visual":
+                self.log(f"{recipe.key}: KB embeddings of {len(self.kb)} labels" + (f" x {len(scorer.prompts)} prompts" if scorer.prompts else "")
+                         + f" ({time.perf_counter() - clock:.1f} s)")
         return scorer
 
     def _fit(self, label: str, module, loss, evaluate, seed: int) -> None:
@@ -341,6 +348,7 @@ class Benchmark:
         for kind in self.kinds:
             scores = self.scores[kind.name]
             row = {split: top_k(scores[split].ranks(self.evalsets[split].gold)) for split in ("dev", "test")}
+            row["display"] = self._display(kind)
             if kind.name in self.kb_rankings:
                 ranking = self.kb_rankings[kind.name]
                 row["kb"] = {**hits_mrr(ranking.ranks), **ranking.summary()}
@@ -366,6 +374,13 @@ class Benchmark:
             "published": [asdict(r) for r in reference_rows(self.benchmark)],  # other methods on this benchmark (reference rows)
             **extra,
         }
+
+    def _display(self, kind: ModelKind) -> str:
+        """The row's label: the paper's names (CN-CLIP) with an English/other CLIP named as what it is."""
+        clip = self.enc.clip
+        if clip is not None and clip.config.model_type != "chinese_clip":
+            return kind.display.replace("CN-CLIP", "CLIP")
+        return kind.display
 
     def save_models(self, folder: Path) -> None:
         """One folder per model; a module already saved (``mcr``'s, for the ablations) is hard-linked, not copied."""

@@ -64,12 +64,47 @@ def load_text_encoder(path: str | os.PathLike):
         with quiet_transformers():
             encoder = pretrained(AutoModel, folder, "--text-model", add_pooling_layer=False)
     except (OSError, ValueError, RuntimeError) as exc:
-        raise EmmelError(f"--text-model: cannot load the weights ({type(exc).__name__}: {str(exc).splitlines()[0]})", path=folder) from None
+        raise weights_error("--text-model", folder, exc, AutoModel) from None
     tokenizer = load_tokenizer(folder, "--text-model")
     if tokenizer is None:
         raise EmmelError("--text-model: the folder has no tokenizer (tokenizer.json, vocab.txt, vocab.json + merges.txt)", path=folder)
     check_text_tokenizer(encoder.config, tokenizer, folder)
     return encoder, tokenizer
+
+
+def weights_error(what: str, folder: Path, exc: Exception, loader) -> EmmelError:
+    """One line for weights transformers refused; for weights that do not fit config.json, the first tensor whose
+    shape differs (transformers prints that report through its logger, which emmel keeps quiet)."""
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    mismatch = _first_shape_mismatch(folder, loader) if "mismatch" in str(exc) else None
+    if mismatch:
+        key, stored, expected = mismatch
+        return EmmelError(f"{what}: the weights do not fit config.json: {key} is {list(stored)} in the weights but {list(expected)} "
+                          "by the config (config.json must describe the model the weights were saved from)", path=folder)
+    return EmmelError(f"{what}: cannot load the weights ({type(exc).__name__}: {line})", path=folder)
+
+
+def _first_shape_mismatch(folder: Path, loader) -> tuple[str, tuple, tuple] | None:
+    """``(name, shape in the safetensors files, shape config.json implies)`` of the first tensor that differs, or None."""
+    from safetensors import safe_open
+    from transformers import AutoConfig
+
+    try:
+        config = pretrained(AutoConfig, folder, "checkpoint")
+        with torch.device("meta"):
+            model = loader.from_config(config) if hasattr(loader, "from_config") else loader(config)
+        expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        prefix = f"{getattr(model, 'base_model_prefix', '')}."
+        for file in sorted(Path(folder).glob("*.safetensors")):
+            with safe_open(str(file), "pt") as handle:
+                for key in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                    shape = tuple(handle.get_slice(key).get_shape())
+                    name = key if key in expected else key[len(prefix):] if key.startswith(prefix) else key
+                    if name in expected and expected[name] != shape:
+                        return name, shape, expected[name]
+    except Exception:  # the report is a courtesy: never hide the original error behind another
+        return None
+    return None
 
 
 def check_text_tokenizer(config, tokenizer, folder: Path, what: str = "--text-model") -> None:
@@ -107,7 +142,7 @@ def load_clip(path: str | os.PathLike):
             with quiet_transformers():
                 model = pretrained(getattr(transformers, class_name), path, "--clip-model")
         except (OSError, ValueError, RuntimeError) as exc:
-            raise EmmelError(f"--clip-model: cannot load the weights ({type(exc).__name__}: {str(exc).splitlines()[0]})", path=path) from None
+            raise weights_error("--clip-model", path, exc, getattr(transformers, class_name)) from None
         if tokenizer is None and kind == "clip":
             raise EmmelError("--clip-model: a CLIPModel folder needs its tokenizer (vocab.json + merges.txt, or tokenizer.json)", path=path)
     elif path.is_file():

@@ -126,6 +126,7 @@ class EvalBatches:
     labels: int = 1024  # KB labels per CLIP text-encoder pass
     images: int = 256  # images per CLIP image-encoder pass
     chunk_pairs: int = 1 << 20  # (query, candidate) scores per chunk of queries: bounds index tensors and buffers
+    lexical: int = 1 << 20  # BM25 scores (query × KB entity) per chunk of queries of the whole-KB shortlist (baseline.retrieval)
 
 
 @dataclass

@@ -192,7 +192,7 @@ class MCRModel:
             return KBRanking(shortlist, scores, ranks, None if gold is None else torch.ones(len(queries), dtype=torch.bool),
                              exact=True, first_stage="")
         texts = lexical_queries(queries)
-        lexical = lexical_retrieval(self.retriever, texts, k, gold)
+        lexical = lexical_retrieval(self.retriever, texts, k, gold, self.batches.lexical)
         parts, first, name = [lexical.positions], lexical, "BM25"
         if visual is not None:
             first, name = visual_retrieval(visual, queries, k, gold, self.runtime, self.batches), "visual-text cosine"
@@ -204,7 +204,7 @@ class MCRModel:
         scores = self.combine(modules, shortlist)
         ranks = inside = None
         if gold is not None:
-            first_scores = modules["visual"] if visual is not None else self.retriever.scores(texts, shortlist)
+            first_scores = modules["visual"] if visual is not None else self.retriever.scores(texts, shortlist, budget=self.batches.lexical)
             ranks, inside = complete_ranks(scores.fused, shortlist, gold, first, first_scores)
         return KBRanking(shortlist, scores, ranks, inside, exact=False, first_stage=name)
 

@@ -29,7 +29,7 @@ def results_table(report: dict) -> str:
         result = report["results"].get(name)
         if result is None:
             continue
-        row = {"model": MODEL_KINDS[name].display}
+        row = {"model": result.get("display", MODEL_KINDS[name].display)}
         row.update({f"Top-{k}": f"{result['test'][f'top{k}']:.1f}" for k in (1, 5, 10)})
         if has_kb and "kb" in result:
             row.update({f"KB H@{k}": f"{result['kb'][f'h{k}']:.1f}" for k in KB_KS})
@@ -101,7 +101,7 @@ def kb_note(report: dict) -> str:
     k = report["settings"].get("shortlist")
     line = ("KB columns: the test queries ranked against all KB entities (MIMIC's protocol): H@k and MRR in %, MR the mean "
             "rank. Bi-encoder rows rank the whole KB exactly.")
-    short = {MODEL_KINDS[n].display: r["kb"] for n, r in report["results"].items() if "kb" in r and not r["kb"].get("exact", True)}
+    short = {r.get("display", MODEL_KINDS[n].display): r["kb"] for n, r in report["results"].items() if "kb" in r and not r["kb"].get("exact", True)}
     if short:
         recall = ", ".join(f"{name.split(' (')[0]} {kb['shortlist_recall']:.1f} %" for name, kb in short.items())
         line += (f" Cross-encoder rows rerank a shortlist (top {k} of BM25 over entity names and top {k} of the row's visual "

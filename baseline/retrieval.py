@@ -81,13 +81,18 @@ def exact_ranks(scores: torch.Tensor, gold: torch.Tensor, columns: torch.Tensor 
 
 
 def top_positions(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Q×k column indices of the k highest scores per row, best first, ties by lower column."""
+    """Q×k column indices of the k highest scores per row, best first, ties by lower column (also at the k-th place)."""
     k = min(k, scores.shape[1])
-    values, index = scores.topk(k, dim=1)
-    order = torch.argsort(index, dim=1)  # lower column first among equal values after the stable sort below
-    values, index = values.gather(1, order), index.gather(1, order)
-    best = torch.argsort(values, dim=1, descending=True, stable=True)
-    return index.gather(1, best)
+    if k == 0:
+        return torch.zeros((len(scores), 0), dtype=torch.long)
+    kth = scores.topk(k, dim=1).values[:, -1:]
+    above = scores > kth
+    tied = scores == kth
+    wanted = k - above.sum(1, keepdim=True)  # how many of the tied ones make the top k: the first in column order
+    chosen = above | (tied & (tied.cumsum(1) <= wanted))
+    columns = chosen.nonzero()[:, 1].view(len(scores), k)  # exactly k per row, in column order
+    order = torch.argsort(scores.gather(1, columns), dim=1, descending=True, stable=True)
+    return columns.gather(1, order)
 
 
 @torch.no_grad()
@@ -119,7 +124,7 @@ def lexical_queries(queries) -> list[str]:
     return [m if m else t for m, t in zip(mentions, texts)]
 
 
-def lexical_retrieval(index, texts: list[str], k: int, gold: torch.Tensor | None, budget: int = 1 << 22) -> Retrieved:
+def lexical_retrieval(index, texts: list[str], k: int, gold: torch.Tensor | None, budget: int) -> Retrieved:
     """Top k of BM25 (an entity sharing no term with the query is never retrieved) and the gold's exact rank,
     entities of equal score (0 included) in KB order; at most ``budget`` scores are held at once."""
     step = max(1, budget // max(1, len(index)))
