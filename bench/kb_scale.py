@@ -68,7 +68,7 @@ def run_benchmark(dataset: Path, out: Path, extra: list[str]) -> None:
     ranked = re.findall(r"^(\S+): whole KB \((\d+) entities\), (.*) \(([\d.]+) s\)$", output, flags=re.M)
     total = sum(float(s) for *_, s in ranked)
     print("\nWHOLE-KB EVALUATION (from the log):")
-    for name, size, how, secs in ranked:
+    for name, _size, how, secs in ranked:
         print(f"  {name:15s} {float(secs):7.1f} s   {how}")
     rss = max(peak, kernel_peak)
     print(f"  {'total':15s} {total:7.1f} s for {len(ranked)} models x the test queries x {ranked[0][1] if ranked else '?'} entities  "
