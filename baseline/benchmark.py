@@ -1,6 +1,7 @@
 """`emmel benchmark`: train the MCR modules on train, select on dev, report on test.
 
-Models (``--models``, :data:`baseline.config.MODEL_KINDS`): ``clip-zeroshot`` (CLIP as given),
+Models (``--models``, :data:`baseline.config.MODEL_KINDS`): ``lexical`` (BM25 over character n-grams
+of the labels and aliases, no training: :mod:`baseline.lexical`), ``clip-zeroshot`` (CLIP as given),
 ``clip-finetuned`` (CLIP fine-tuned with in-batch InfoNCE only), ``image-only`` (MCR's visual-text
 module: InfoNCE with in-batch and hard candidate negatives; "w/o text-text"), ``text-only`` (MCR's
 cross-encoder; "w/o visual-text") and ``mcr`` (the fusion of the two trained modules, α fixed or
@@ -12,7 +13,6 @@ in the paper.
 
 from __future__ import annotations
 
-import copy
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,8 +21,6 @@ from typing import TYPE_CHECKING
 import torch
 
 from baseline.config import (
-    CLIP_MEAN,
-    CLIP_STD,
     MODEL_KINDS,
     MODEL_NAMES,
     NORMALIZATIONS,
@@ -175,7 +173,7 @@ class Benchmark:
         needed = {key for kind in self.kinds for key in kind.modules.values()}
         self.recipes: list[Recipe] = [r for r in RECIPES.values() if r.key in needed]  # training order
         slots = {r.slot for r in self.recipes}
-        corpus = self.kb.labels + [t for s in self.splits.values() for t in (*s.texts, *s.mentions) if t] + list(self.prompts)
+        corpus = self.kb.labels + [t for s in self.splits.values() for t in (*s.texts, *s.mentions) if t]  # what the tiny vocab keeps
         self.enc = build_encoders(cfg, corpus, "text" in slots, "visual" in slots, self.rt)
         bank, rows = None, {}
         if self.enc.clip is not None:  # decode every image before any training: a missing one fails fast
@@ -227,7 +225,7 @@ class Benchmark:
             image_size=int(enc.clip.config.vision_config.image_size) if enc.clip is not None else ModelConfig.image_size,
             image_crop=enc.clip_crop,
             **({"image_mean": visual.image_mean, "image_std": visual.image_std, "prompts": list(visual.prompts)} if visual is not None else {}),
-            text_source=enc.text_source, clip_source=enc.clip_source, shortlist=cfg.shortlist,
+            text_source=enc.text_source, clip_source=enc.clip_source, shortlist=cfg.shortlist, lexical=cfg.lexical.to_dict(),
             dataset=str(self.dataset.meta.get("name", "")), kb_sha256=self.kb.sha256, kb_size=len(self.kb))
         return MCRModel(config, self.kb, self.entities, scorers, runtime=self.rt, batches=cfg.eval_batches)
 
@@ -237,23 +235,12 @@ class Benchmark:
         for recipe in self.recipes:
             self.scorers[recipe.key] = self._obtain(recipe)
 
-    def _fresh_scorer(self, recipe: Recipe) -> Scorer:
-        """The recipe's module with the initial weights (a copy of CLIP for each CLIP that is trained)."""
-        from baseline.modules import VisualText
-        from baseline.scorers import TextScorer, VisualScorer
-
-        cfg, enc = self.cfg, self.enc
-        if recipe.slot == "text":
-            return TextScorer(enc.cross, enc.text_tokenizer, self.kb, text_max_length=cfg.text_max_length, label_max_length=cfg.label_max_length)
-        return VisualScorer(VisualText(copy.deepcopy(enc.clip) if recipe.trained else enc.clip), enc.clip_tokenizer, self.kb,
-                            label_length=cfg.clip_label_length, image_mean=CLIP_MEAN, image_std=CLIP_STD,
-                            prompts=self.prompts if recipe.prompts else ())
-
     def _obtain(self, recipe: Recipe) -> Scorer:
         """Train the recipe's module (selecting the epoch on dev) or take it as given; its KB embeddings are then frozen."""
         from baseline.metrics import top_k
+        from baseline.scorers import SCORERS
 
-        scorer = self._fresh_scorer(recipe)
+        scorer = SCORERS[recipe.slot].for_benchmark(self, recipe)  # the recipe's module with its initial weights
         if recipe.trained:
             probe = self.build_model(recipe.key, {recipe.slot: scorer}, 0.0)  # its dev Top-1 after each epoch
             dev = self.evalsets["dev"]
@@ -304,8 +291,9 @@ class Benchmark:
     def _rank_kb(self, model: MCRModel) -> KBRanking:
         """The test queries ranked against the whole KB (:meth:`MCRModel.rank_kb`), one lexical index for all models."""
         clock = time.perf_counter()
-        if "text" in model.scorers:  # the cross-encoder models rerank a lexical shortlist: one index for all
-            self._retriever = self._retriever or model.retriever
+        if "text" in model.scorers or "lexical" in model.scorers:  # one BM25 index of the KB for every model that needs one
+            if self._retriever is None:
+                self._retriever = self.scorers["bm25"].index if "bm25" in self.scorers else model.retriever
             model.retriever = self._retriever
         ranking = model.rank_kb(self.queries["test"], self.splits["test"].gold)
         info = ranking.summary()
@@ -361,7 +349,8 @@ class Benchmark:
         return {
             "dataset": {"path": str(cfg.dataset), "name": self.dataset.meta.get("name", ""), "benchmark": self.benchmark, "kb_entities": len(self.kb),
                         "kb_sha256": self.kb.sha256, "samples": {k: len(v) for k, v in splits.items()}, "lambda": self.lam},
-            "models_used": {"text-text": self.enc.text_source or None, "visual-text": self.enc.clip_source or None},
+            "models_used": {"text-text": self.enc.text_source or None, "visual-text": self.enc.clip_source or None,
+                            "lexical": cfg.lexical.describe() if any(r.slot == "lexical" for r in self.recipes) else None},
             "settings": {"models": list(cfg.models), "alpha": cfg.alpha, "normalization": cfg.normalization, "full_kb": cfg.full_kb,
                          "prompts": {"spec": cfg.prompts, "templates": list(self.prompts)}, "shortlist": cfg.shortlist,
                          "text_max_length": cfg.text_max_length, "label_max_length": cfg.label_max_length,

@@ -11,6 +11,7 @@ KB it was trained with.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -25,7 +26,8 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 NORMALIZATIONS = ("softmax", "zscore", "minmax", "none")
 # The scoring modules a model can hold (see baseline.scorers.SCORERS).
-SLOTS = ("text", "visual")
+SLOTS = ("text", "visual", "lexical")
+LEXICAL_FIELDS = ("label", "aliases", "description")  # entity fields a lexical document can be made of
 DEFAULT_DEVICE = "cpu"
 LINK_TOP_K = 5  # entities `emmel link` lists
 LINK_MODEL = "mcr"  # the model of a benchmark output `emmel link` uses
@@ -45,6 +47,7 @@ class Recipe:
 
 # In training order; the seed offsets keep each module's random stream independent of which others are trained.
 RECIPES = {r.key: r for r in (
+    Recipe("bm25", "lexical", trained=False),
     Recipe("text-text", "text", negatives="text_negatives", seed_offset=10),
     Recipe("clip-zeroshot", "visual", trained=False, prompts=True),
     Recipe("visual-text", "visual", negatives="clip_negatives", seed_offset=20),
@@ -70,9 +73,10 @@ class ModelKind:
         return len(self.modules) > 1
 
 
-# The models `emmel benchmark --models` knows, in the order of the paper's Table 3. The ablations use
-# the modules of the same trained MCR, as in the paper.
+# The models `emmel benchmark --models` knows: the trivial lexical baseline, then the order of the paper's
+# Table 3. The ablations use the modules of the same trained MCR, as in the paper.
 MODEL_KINDS = {k.name: k for k in (
+    ModelKind("lexical", "Lexical (BM25 over character n-grams)", {"lexical": "bm25"}),
     ModelKind("clip-zeroshot", "CN-CLIP zero-shot", {"visual": "clip-zeroshot"}, (28.5, 55.7, 66.8)),
     ModelKind("clip-finetuned", "CN-CLIP fine-tuned", {"visual": "clip-finetuned"}, (40.4, 77.5, 82.6)),
     ModelKind("image-only", "MCR w/o text-text (visual-text only)", {"visual": "visual-text"}, (63.4, 79.6, 85.3)),
@@ -80,6 +84,48 @@ MODEL_KINDS = {k.name: k for k in (
     ModelKind("mcr", "MCR (text-text + visual-text)", {"text": "text-text", "visual": "visual-text"}, (77.8, 96.4, 100.0)),
 )}
 MODEL_NAMES = tuple(MODEL_KINDS)
+
+
+@dataclass(frozen=True)
+class LexicalConfig:
+    """The lexical baseline (:mod:`baseline.lexical`): BM25's parameters and what an entity's document is made of."""
+
+    k1: float = 1.2  # term-frequency saturation
+    b: float = 0.75  # document-length normalisation
+    ngrams: tuple[int, ...] = (1, 2)  # character n-gram sizes
+    fields: tuple[str, ...] = ("label", "aliases")  # entity fields that make its document (any of LEXICAL_FIELDS)
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "ngrams", tuple(int(n) for n in self.ngrams))
+            object.__setattr__(self, "fields", tuple(str(f) for f in self.fields))
+            k1, b = float(self.k1), float(self.b)
+        except (TypeError, ValueError) as exc:
+            raise EmmelError(f"bad lexical settings ({exc})") from None
+        if not self.ngrams or any(n < 1 for n in self.ngrams):
+            raise EmmelError(f"lexical n-gram sizes must be positive integers, got {list(self.ngrams)}")
+        unknown = [f for f in self.fields if f not in LEXICAL_FIELDS]
+        if unknown or not self.fields:
+            raise EmmelError(f"lexical fields must be among {', '.join(LEXICAL_FIELDS)}, got {list(self.fields)}")
+        if not (math.isfinite(k1) and k1 >= 0) or not 0.0 <= b <= 1.0:
+            raise EmmelError(f"BM25 needs k1 ≥ 0 and b in [0, 1], got k1={self.k1}, b={self.b}")
+
+    def to_dict(self) -> dict:
+        return {"k1": self.k1, "b": self.b, "ngrams": list(self.ngrams), "fields": list(self.fields)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LexicalConfig:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise EmmelError(f"unknown lexical setting {unknown[0]!r}")
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise EmmelError(f"bad lexical settings ({exc})") from None
+
+    def describe(self) -> str:
+        grams = "+".join(str(n) for n in self.ngrams)
+        return f"BM25 (k1 {self.k1}, b {self.b}) over character {grams}-grams of {' + '.join(self.fields)}; no training"
 
 
 @dataclass
@@ -192,6 +238,7 @@ class ModelConfig:
     alpha: float = 0.5  # weight of the visual-text score in y = α·N(S_v) + (1 − α)·N(S_t); a one-module model ranks by its own score
     normalization: str = "softmax"  # how scores are brought to one scale before mixing
     shortlist: int = 50  # whole-KB ranking: top K of each retriever (lexical, the visual bi-encoder) the cross-encoder reranks
+    lexical: dict = field(default_factory=dict)  # BM25 settings of the whole-KB lexical retriever (LexicalConfig.to_dict(); {}: defaults)
     visual_scale: float = 100.0  # CLIP logit scale 1/τ applied to cosine similarities before normalising
     text_max_length: int = 128  # [CLS] label [SEP] description [SEP]
     label_max_length: int = 32  # label tokens kept in the cross-encoder pair
@@ -278,6 +325,7 @@ class BenchmarkConfig:
     label_max_length: int = ModelConfig.label_max_length
     clip_label_length: int = ModelConfig.clip_label_length
     train: TrainConfig | Mapping | None = None
+    lexical: LexicalConfig = field(default_factory=LexicalConfig)  # the lexical baseline's BM25 settings
     eval_batches: EvalBatches = field(default_factory=EvalBatches)  # batch sizes of scoring (memory, not results)
     distributed: bool = False  # data-parallel over the ranks torchrun started (RANK/WORLD_SIZE/LOCAL_RANK)
 
@@ -294,6 +342,8 @@ class BenchmarkConfig:
         check_shortlist(self.shortlist)
         if not isinstance(self.train, TrainConfig):
             self.train = TrainConfig.for_preset(self.train_preset, **dict(self.train or {}))
+        if not isinstance(self.lexical, LexicalConfig):
+            self.lexical = LexicalConfig.from_dict(dict(self.lexical))
 
     @property
     def inputs(self) -> list:

@@ -7,7 +7,7 @@ sets, entity ids that resolve.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -23,12 +23,14 @@ class KBIndex:
     categories: list[str]
     sha256: str  # of the canonical kb.jsonl text, so a saved model knows its KB
     text: str  # the canonical kb.jsonl content
+    entities: list = field(default_factory=list)  # emmel.schema.Entity in KB order (aliases, descriptions: the lexical module reads them)
 
     @classmethod
     def from_entities(cls, entities) -> KBIndex:
         entities = sorted(entities, key=lambda e: e.id)
         text = "".join(dumps(e.to_dict()) + "\n" for e in entities)
-        return cls([e.id for e in entities], [e.label for e in entities], [e.category for e in entities], sha256_bytes(text.encode("utf-8")), text)
+        return cls([e.id for e in entities], [e.label for e in entities], [e.category for e in entities], sha256_bytes(text.encode("utf-8")), text,
+                   entities)
 
     def position(self) -> dict[str, int]:
         return {eid: i for i, eid in enumerate(self.ids)}

@@ -65,6 +65,17 @@ class ModuleScores:
         """KB positions of ``columns`` (Q×k column indices)."""
         return columns if self.candidates is None else self.candidates.gather(1, columns)
 
+    def by_position(self, kb_size: int) -> ModuleScores:
+        """The same scores with the columns put in KB order (``Q×E``; ``-inf`` for entities not among the candidates)."""
+        if self.candidates is None:
+            return self
+
+        def spread(matrix: torch.Tensor) -> torch.Tensor:
+            out = torch.full((matrix.shape[0], kb_size + 1), float("-inf"))  # the last column takes the padding
+            return out.scatter_(1, torch.where(self.candidates >= 0, self.candidates, kb_size), matrix.float())[:, :kb_size]
+
+        return ModuleScores(spread(self.fused), {slot: spread(m) for slot, m in self.modules.items()}, None)
+
     def top(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(columns, KB positions)`` of each query's k best candidates, best first (ties: list order)."""
         order = torch.argsort(self.fused, dim=1, descending=True, stable=True)[:, :k]
@@ -153,9 +164,14 @@ class MCRModel:
     def retriever(self):
         """The lexical first stage of whole-KB ranking: BM25 over the KB's names, built on first use."""
         if self._retriever is None:
+            from baseline.config import LexicalConfig
             from baseline.lexical import BM25Index
 
-            self._retriever = BM25Index.from_entities(self.entities)
+            if "lexical" in self.scorers:  # the lexical model's own index
+                self._retriever = self.scorers["lexical"].index
+            else:
+                config = LexicalConfig.from_dict(self.config.lexical) if self.config.lexical else LexicalConfig()
+                self._retriever = BM25Index.from_entities(self.entities, config)
         return self._retriever
 
     @retriever.setter
@@ -180,9 +196,13 @@ class MCRModel:
         queries.check()
         k, n = self.config.shortlist, len(self.kb)
         visual = self.scorers.get("visual")
-        if "text" not in self.scorers:  # bi-encoder only: the whole KB, exactly, one chunk of queries at a time
-            first = visual_retrieval(visual, queries, k, gold, self.runtime, self.batches)
-            modules = {"visual": visual.cosines(first.embeddings, first.positions, self.runtime, self.batches)}
+        if "text" not in self.scorers and len(self.scorers) == 1:  # one cheap module: the whole KB, exactly, a chunk of queries at a time
+            if visual is not None:
+                first = visual_retrieval(visual, queries, k, gold, self.runtime, self.batches)
+                modules = {"visual": visual.cosines(first.embeddings, first.positions, self.runtime, self.batches)}
+            else:  # the lexical model: BM25 of its own query (the text), as its candidate scores
+                first = lexical_retrieval(self.retriever, queries.texts, k, gold, self.batches.lexical, matches_only=False)
+                modules = {"lexical": self.retriever.scores(queries.texts, first.positions, budget=self.batches.lexical)}
             return KBRanking(first.positions, self.combine(modules, first.positions), first.gold_rank,
                              None if gold is None else first.gold_rank <= k, exact=True, first_stage="")
         if n <= 2 * k:  # small KB: every pair

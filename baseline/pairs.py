@@ -54,11 +54,13 @@ class Template:
 
     @classmethod
     def of(cls, tokenizer) -> Template:
-        special = set(tokenizer.all_special_ids)  # a probe that encodes to [UNK] (a special id in CLIP) would blur the template
-        plain = [(p, ids) for p in PROBES for ids in [tokenizer(p, add_special_tokens=False)["input_ids"]] if ids and not special & set(ids)]
+        # ids a template can be made of; a probe may encode to [UNK] (a small vocabulary) unless [UNK] is one of them (CLIP)
+        structural = {i for i in (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.bos_token_id, tokenizer.eos_token_id,
+                                  tokenizer.pad_token_id) if i is not None}
+        plain = [(p, ids) for p in PROBES for ids in [tokenizer(p, add_special_tokens=False)["input_ids"]] if ids and not structural & set(ids)]
         if len(plain) < 2:
             raise EmmelError(f"cannot tell where tokenizer {type(tokenizer).__name__} puts its special tokens (it encodes none of "
-                             f"{', '.join(PROBES)} as ordinary tokens)")
+                             f"{', '.join(PROBES)} without them)")
         (first, a), (other, b) = plain[0], plain[1]
         pair = tokenizer(first, other, return_token_type_ids=True)
         one = tokenizer(first)["input_ids"]

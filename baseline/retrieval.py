@@ -124,15 +124,16 @@ def lexical_queries(queries) -> list[str]:
     return [m if m else t for m, t in zip(mentions, texts)]
 
 
-def lexical_retrieval(index, texts: list[str], k: int, gold: torch.Tensor | None, budget: int) -> Retrieved:
-    """Top k of BM25 (an entity sharing no term with the query is never retrieved) and the gold's exact rank,
-    entities of equal score (0 included) in KB order; at most ``budget`` scores are held at once."""
+def lexical_retrieval(index, texts: list[str], k: int, gold: torch.Tensor | None, budget: int, *, matches_only: bool = True) -> Retrieved:
+    """Top k of BM25 and the gold's exact rank, entities of equal score (0 included) in KB order; at most
+    ``budget`` scores are held at once. ``matches_only``: an entity sharing no term with the query is never
+    retrieved (a shortlist); without, the top k are simply the first k of the ranking."""
     step = max(1, budget // max(1, len(index)))
     tops, scores, ranks = [], [], []
     for start in range(0, len(texts), step):
         block = index.scores(texts[start : start + step])  # chunk×E float32
         top = top_positions(block, k)
-        tops.append(torch.where(block.gather(1, top) > 0, top, torch.full_like(top, -1)))
+        tops.append(torch.where(block.gather(1, top) > 0, top, torch.full_like(top, -1)) if matches_only else top)
         if gold is not None:
             g, r = exact_ranks(block, gold[start : start + step])
             scores.append(g)

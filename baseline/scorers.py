@@ -2,7 +2,9 @@
 
 A scorer turns queries (texts and/or images) and candidate KB positions into a ``Q×C`` matrix of
 its own raw score (CPU, ``-inf`` on padding): :class:`TextScorer` the cross-encoder's logit
-S(x_l, x_d), :class:`VisualScorer` CLIP's cosine S(x_l, x_v). The same objects hand training its
+S(x_l, x_d), :class:`VisualScorer` CLIP's cosine S(x_l, x_v), :class:`LexicalScorer` the BM25 score
+of the description against the entity's label and aliases (:mod:`baseline.lexical`, no training).
+The same objects hand training its
 inputs (the tokenised KB side, the image batches, the loss), so training, evaluation and
 `emmel link` share one tokenisation and one preprocessing. :data:`SCORERS` maps each slot of a
 model config (``ModelConfig.modules``) to its class; :class:`baseline.model.MCRModel` holds one
@@ -11,6 +13,8 @@ scorer per slot and fuses their scores.
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -18,9 +22,10 @@ from pathlib import Path
 
 import torch
 
-from baseline.config import EvalBatches, ModelConfig
+from baseline.config import EvalBatches, LexicalConfig, ModelConfig
 from baseline.data import KBIndex
 from baseline.images import ImageSource, Normaliser
+from baseline.lexical import BM25Index
 from baseline.modules import CrossEncoder, VisualText
 from baseline.negatives import NegativeSampler
 from baseline.pairs import LabelSide, Template, TextSide, TokenTable, query_table, token_table
@@ -77,6 +82,12 @@ class Scorer:
     module: torch.nn.Module
     tokenizer: object
 
+    @classmethod
+    def for_benchmark(cls, run, recipe) -> Scorer:
+        """The module a recipe (``baseline.config.RECIPES``) starts from, with the initial weights of
+        benchmark ``run`` (its encoders, KB and lengths)."""
+        raise NotImplementedError
+
     def save_pretrained(self, folder: Path, link_from: Path | None = None) -> None:
         """Write ``folder/<self.folder>``; with ``link_from`` (a model folder already holding this module) hard-link it."""
         if link_from is not None:
@@ -106,6 +117,11 @@ class TextScorer(Scorer):
         self.text_max_length, self.label_max_length = text_max_length, label_max_length
         self.template = Template.of(tokenizer)
         self._labels: TokenTable | None = None  # the KB labels, tokenised on first use (tokenizer and KB are fixed)
+
+    @classmethod
+    def for_benchmark(cls, run, recipe) -> TextScorer:
+        return cls(run.enc.cross, run.enc.text_tokenizer, run.kb, text_max_length=run.cfg.text_max_length,
+                   label_max_length=run.cfg.label_max_length)
 
     def side(self, queries: Queries, device) -> TextSide:
         """The KB labels and the queries' texts (with their mentions) tokenised for pair packing."""
@@ -160,6 +176,15 @@ class VisualScorer(Scorer):
         self.prompts = tuple(prompts)
         self.template = Template.of(tokenizer)
         self._labels: TokenTable | None = None
+
+    @classmethod
+    def for_benchmark(cls, run, recipe) -> VisualScorer:
+        """Each CLIP that is trained starts from its own copy of the initial weights."""
+        from baseline.config import CLIP_MEAN, CLIP_STD
+
+        clip = copy.deepcopy(run.enc.clip) if recipe.trained else run.enc.clip
+        return cls(VisualText(clip), run.enc.clip_tokenizer, run.kb, label_length=run.cfg.clip_label_length, image_mean=CLIP_MEAN,
+                   image_std=CLIP_STD, prompts=run.prompts if recipe.prompts else ())
 
     @property
     def image_size(self) -> int:
@@ -253,6 +278,55 @@ class VisualScorer(Scorer):
                    kb_embeddings=embeddings, prompts=config.prompts)
 
 
+class LexicalScorer(Scorer):
+    """The lexical baseline: BM25 of the description against each entity's label and aliases (no weights, no training).
+
+    A saved model keeps only the parameters (``lexical/lexical.json``); the index is rebuilt from the
+    model's ``kb.jsonl``, which is cheap and always matches it.
+    """
+
+    slot = "lexical"
+    folder = "lexical"
+    FILE = "lexical.json"
+    module = None
+    tokenizer = None
+
+    def __init__(self, kb: KBIndex, config: LexicalConfig | None = None):
+        if kb.entities == [] and len(kb):
+            raise EmmelError("the lexical module needs the KB's entities (KBIndex.from_entities)")
+        self.kb, self.config = kb, config or LexicalConfig()
+        self.index = BM25Index.from_entities(kb.entities, self.config)
+
+    @classmethod
+    def for_benchmark(cls, run, recipe) -> LexicalScorer:
+        return cls(run.kb, run.cfg.lexical)
+
+    def scores(self, queries: Queries, candidates: torch.Tensor | None, rt, batches: EvalBatches, desc: str = "lexical") -> torch.Tensor:
+        """``Q×C`` BM25 scores (``candidates`` None: every KB entity, in KB order)."""
+        if queries.texts is None:
+            raise EmmelError("the lexical model scores the mention's text: give it")
+        return self.index.scores(queries.texts, candidates)
+
+    def save_pretrained(self, folder: Path, link_from: Path | None = None) -> None:
+        target = folder / self.folder
+        target.mkdir(parents=True, exist_ok=True)
+        (target / self.FILE).write_text(json.dumps(self.config.to_dict(), sort_keys=True) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_pretrained(cls, folder: Path, config: ModelConfig, kb: KBIndex, device) -> LexicalScorer:
+        path = cls.module_folder(folder) / cls.FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise EmmelError(f"unreadable lexical config ({exc})", path=path) from None
+        if not isinstance(data, dict):
+            raise EmmelError("the lexical config must be a JSON object", path=path)
+        try:
+            return cls(kb, LexicalConfig.from_dict(data))
+        except EmmelError as exc:
+            raise EmmelError(str(exc), path=path) from None
+
+
 def link_tree(src: Path, dst: Path) -> None:
     """Copy a folder of weights by hard links (no extra disk), falling back to copies."""
     for path in sorted(Path(src).rglob("*")):
@@ -268,4 +342,4 @@ def link_tree(src: Path, dst: Path) -> None:
 
 
 # slot of ModelConfig.modules → its scorer class (the slots of baseline.config.SLOTS)
-SCORERS = {cls.slot: cls for cls in (TextScorer, VisualScorer)}
+SCORERS = {cls.slot: cls for cls in (TextScorer, VisualScorer, LexicalScorer)}

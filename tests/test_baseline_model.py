@@ -46,7 +46,9 @@ def test_link_gives_the_scores_the_benchmark_evaluated(run):
     for name in ("mcr", "text-only", "image-only", "clip-zeroshot"):
         model = MCRModel.from_pretrained(models / name)
         assert model.config == bench.models[name].config  # α chosen on dev, 1/τ, lengths, image constants
-        whole, per_candidates = bench.scores[name]["kb"], bench.scores[name]["test"]
+        ranking, per_candidates = bench.kb_rankings[name], bench.scores[name]["test"]
+        assert ranking.exact and (ranking.shortlist >= 0).all()  # a KB this small is ranked whole: every entity scored
+        whole = ranking.scores.by_position(kb_size)
         candidates = bench.splits["test"].candidates
         for i, sample in enumerate(_samples(bench, "test")):
             rows = {r["id"]: r for r in model.link(bench.dataset.image_path(sample), sample.text, k=kb_size)}

@@ -26,7 +26,7 @@ def test_metrics_match_a_hand_computed_case():
     assert ranks.tolist() == [1, 2, 3, 3]
     assert top_k(ranks, (1, 2, 3)) == {"top1": 25.0, "top2": 50.0, "top3": 100.0}
     mrr = (1 + 1 / 2 + 1 / 3 + 1 / 3) / 4 * 100
-    assert hits_mrr(ranks, (1, 3)) == {"h1": 25.0, "h3": 100.0, "mrr": round(mrr, 2)}
+    assert hits_mrr(ranks, (1, 3)) == {"h1": 25.0, "h3": 100.0, "mr": 2.25, "mrr": round(mrr, 2)}  # MR = (1+2+3+3)/4
 
 
 def test_padding_never_outranks_the_gold():
