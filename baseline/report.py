@@ -100,7 +100,7 @@ def kb_note(report: dict) -> str:
     """What the KB columns are, and the shortlist convention of the rows that used one."""
     k = report["settings"].get("shortlist")
     line = ("KB columns: the test queries ranked against all KB entities (MIMIC's protocol): H@k and MRR in %, MR the mean "
-            "rank. Bi-encoder rows rank the whole KB exactly.")
+            "rank. Rows without the cross-encoder (lexical, CLIP, visual-text only) rank the whole KB exactly.")
     short = {r.get("display", MODEL_KINDS[n].display): r["kb"] for n, r in report["results"].items() if "kb" in r and not r["kb"].get("exact", True)}
     if short:
         recall = ", ".join(f"{name.split(' (')[0]} {kb['shortlist_recall']:.1f} %" for name, kb in short.items())

@@ -145,3 +145,19 @@ def test_link_lists_the_reranked_shortlist(synth_models):
     rows = model.link(sample.image_paths[0], sample.texts[0], k=3)
     assert [r["rank"] for r in rows] == [1, 2, 3] and rows[0]["score"] >= rows[1]["score"] >= rows[2]["score"]
     assert {"text_score", "visual_score"} <= set(rows[0])
+
+
+def test_indexed_pools_follow_the_builds_precedence_without_e_squared():
+    """Large KBs get pools from the build's candidate index: same base name first, then the most similar labels;
+    never the entity itself, rows always full, the same for the same seed."""
+    from baseline.negatives import EXACT_LIMIT, hard_pools, indexed_pools
+
+    labels = ["剪纸", "剪纸(蔚县剪纸)", "剪纸(扬州剪纸)", "皮影戏", "皮影戏(华县皮影戏)", "木雕", "龙舞", "龙舞(铜梁龙舞)", "泼水节", "火把节"]
+    categories = ["美术", "美术", "美术", "戏剧", "戏剧", "美术", "舞蹈", "舞蹈", "民俗", "民俗"]
+    pools = indexed_pools(labels, categories, 4, seed=3)
+    assert pools.shape == (10, 4) and not (pools == torch.arange(10).view(-1, 1)).any()
+    assert set(pools[0, :2].tolist()) == {1, 2} and pools[3, 0] == 4 and pools[7, 0] == 6  # siblings by base name lead
+    assert all(len(set(row.tolist())) == 4 for row in pools)  # distinct, filled by category and seeded draws
+    assert torch.equal(pools, indexed_pools(labels, categories, 4, seed=3))
+    exact = hard_pools(labels, categories, 4, seed=3)  # below EXACT_LIMIT: the exact pools, same leaders
+    assert set(exact[0, :2].tolist()) == {1, 2} and exact[3, 0] == 4 and len(labels) <= EXACT_LIMIT
