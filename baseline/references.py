@@ -34,54 +34,42 @@ class Published:
     source: str
 
 
-def _kb(method: str, h1, h3, h5, mrr, source: str) -> Published:
-    values = dict(zip(KB_COLUMNS, (h1, h3, h5, mrr)))
-    return Published(method, "kb", {k: v for k, v in values.items() if v is not None}, source)
-
-
-def _cand(method: str, top1, top5, top10, source: str) -> Published:
-    return Published(method, "candidates", dict(zip(CANDIDATE_COLUMNS, (top1, top5, top10))), source)
-
-
 MIMIC_SRC = "pengfei-luo/MIMIC README and logs (whole KB, MIMIC's cleaned data)"
-M3EL_SRC = "zhiweihu1103/MEL-M3EL (KDD'25)"
-MMOE_SRC = "zhiweihu1103/MEL-MMoE (KDD'25)"
 UNIMEL_SRC = "Javkonline/UniMEL README (candidate protocol)"
 EMMEL_SRC = "EMMEL paper, Table 4 (candidate protocol, λ = 100)"
 
-PUBLISHED: dict[str, tuple[Published, ...]] = {
-    "WikiMEL": (
-        _kb("CLIP (re-run by MIMIC)", 83.23, None, None, 88.23, MIMIC_SRC),
-        _kb("GHMFC (re-run by MIMIC)", 76.55, None, None, 83.36, MIMIC_SRC),
-        _kb("MIMIC (KDD'23)", 87.98, 95.07, 96.37, 91.82, MIMIC_SRC),
-        _kb("M3EL (KDD'25)", 88.84, 95.20, 96.71, 92.30, M3EL_SRC),
-        _kb("MMoE (KDD'25)", 90.77, 96.27, 97.41, 93.75, MMOE_SRC),
-        _cand("GHMFC", 43.6, 64.0, 74.4, UNIMEL_SRC),
-        _cand("DWE+", 72.8, 97.5, 98.9, UNIMEL_SRC),
-        _cand("UniMEL (LLM)", 94.1, 97.2, 98.4, UNIMEL_SRC),
-    ),
-    "RichpediaMEL": (
-        _kb("CLIP (re-run by MIMIC)", 67.78, None, None, 77.57, MIMIC_SRC),
-        _kb("GHMFC (re-run by MIMIC)", 72.92, None, None, 80.76, MIMIC_SRC),
-        _kb("MIMIC (KDD'23)", 81.02, 91.77, 94.38, 86.95, MIMIC_SRC),
-        _kb("M3EL (KDD'25)", 82.82, 92.73, 95.34, 88.26, M3EL_SRC),
-        _kb("MMoE (KDD'25)", 85.51, 93.43, 95.31, 89.86, MMOE_SRC),
-        _cand("GHMFC", 38.7, 50.9, 58.5, UNIMEL_SRC),
-        _cand("DWE+", 72.5, 97.3, 98.8, UNIMEL_SRC),
-        _cand("UniMEL (LLM)", 94.8, 97.9, 98.3, UNIMEL_SRC),
-    ),
-    "WikiDiverse": (
-        _kb("CLIP (re-run by MIMIC)", 61.21, None, None, 71.69, MIMIC_SRC),
-        _kb("GHMFC (re-run by MIMIC)", 60.27, None, None, 70.99, MIMIC_SRC),
-        _kb("MIMIC (KDD'23)", 63.51, 81.04, 86.43, 73.44, MIMIC_SRC),
-        _kb("M3EL (KDD'25)", 74.06, 86.57, 90.04, 81.29, M3EL_SRC),
-        _kb("MMoE (KDD'25)", 77.57, 89.12, 92.49, 84.23, MMOE_SRC),
-        _cand("DWE+", 51.2, 91.0, 96.3, UNIMEL_SRC),
-        _cand("UniMEL (LLM)", 92.9, 97.0, 99.5, UNIMEL_SRC),
-    ),
-    "COCO-CN": (),
-    "EMMEL": (),
+# method → (source, {benchmark: (H@1, H@3, H@5, MRR)}); None where a paper gives no number
+WHOLE_KB = {
+    "CLIP (re-run by MIMIC)": (MIMIC_SRC, {"WikiMEL": (83.23, None, None, 88.23), "RichpediaMEL": (67.78, None, None, 77.57),
+                                           "WikiDiverse": (61.21, None, None, 71.69)}),
+    "GHMFC (re-run by MIMIC)": (MIMIC_SRC, {"WikiMEL": (76.55, None, None, 83.36), "RichpediaMEL": (72.92, None, None, 80.76),
+                                            "WikiDiverse": (60.27, None, None, 70.99)}),
+    "MIMIC (KDD'23)": (MIMIC_SRC, {"WikiMEL": (87.98, 95.07, 96.37, 91.82), "RichpediaMEL": (81.02, 91.77, 94.38, 86.95),
+                                   "WikiDiverse": (63.51, 81.04, 86.43, 73.44)}),
+    "M3EL (KDD'25)": ("zhiweihu1103/MEL-M3EL (KDD'25)", {"WikiMEL": (88.84, 95.20, 96.71, 92.30), "RichpediaMEL": (82.82, 92.73, 95.34, 88.26),
+                                                         "WikiDiverse": (74.06, 86.57, 90.04, 81.29)}),
+    "MMoE (KDD'25)": ("zhiweihu1103/MEL-MMoE (KDD'25)", {"WikiMEL": (90.77, 96.27, 97.41, 93.75), "RichpediaMEL": (85.51, 93.43, 95.31, 89.86),
+                                                         "WikiDiverse": (77.57, 89.12, 92.49, 84.23)}),
 }
+# method → (source, {benchmark: (Top-1, Top-5, Top-10)})
+CANDIDATES = {
+    "GHMFC": (UNIMEL_SRC, {"WikiMEL": (43.6, 64.0, 74.4), "RichpediaMEL": (38.7, 50.9, 58.5)}),
+    "DWE+": (UNIMEL_SRC, {"WikiMEL": (72.8, 97.5, 98.9), "RichpediaMEL": (72.5, 97.3, 98.8), "WikiDiverse": (51.2, 91.0, 96.3)}),
+    "UniMEL (LLM)": (UNIMEL_SRC, {"WikiMEL": (94.1, 97.2, 98.4), "RichpediaMEL": (94.8, 97.9, 98.3), "WikiDiverse": (92.9, 97.0, 99.5)}),
+}
+
+
+def _published(benchmark: str) -> tuple[Published, ...]:
+    rows = []
+    for protocol, table, columns in (("kb", WHOLE_KB, KB_COLUMNS), ("candidates", CANDIDATES, CANDIDATE_COLUMNS)):
+        for method, (source, numbers) in table.items():
+            if benchmark in numbers:
+                values = {c: v for c, v in zip(columns, numbers[benchmark]) if v is not None}
+                rows.append(Published(method, protocol, values, source))
+    return tuple(rows)
+
+
+PUBLISHED: dict[str, tuple[Published, ...]] = {name: _published(name) for name in ("WikiMEL", "RichpediaMEL", "WikiDiverse", "COCO-CN", "EMMEL")}
 
 # The EMMEL paper's numbers for emmel's own rows (Top-1/5/10, candidate protocol), per benchmark; EMMEL's
 # own (Table 3) are baseline.config.MODEL_KINDS[...].paper.

@@ -109,3 +109,18 @@ def test_the_done_when_command_runs_as_written(checkpoints, tmp_path):
     assert "| CLIP zero-shot" in result.stdout and "† MMoE (KDD'25), published" in result.stdout and "| 90.8" in result.stdout
     assert "visual-text: transformers CLIPModel folder models/clip-vit-base-patch32" in result.stdout
     assert os.path.isfile(tmp_path / "WM-benchmark" / "models" / "mcr" / "emmel_model.json")
+
+
+def test_the_manifest_says_which_benchmark_and_so_which_numbers():
+    from baseline.config import MODEL_KINDS
+    from baseline.references import benchmark_of, paper_row, reference_rows
+
+    assert benchmark_of({"name": "WikiMEL"}) == "WikiMEL" and benchmark_of({"name": "Richpedia-MEL"}) == "RichpediaMEL"
+    assert benchmark_of({"name": "my run", "import": {"source": "WikiDiverse"}}) == "WikiDiverse"  # --name given: the folder says it
+    assert benchmark_of({"name": "EMMEL-synth"}) is None and benchmark_of({}) is None
+    assert paper_row(None, MODEL_KINDS["mcr"]) == MODEL_KINDS["mcr"].paper == (77.8, 96.4, 100.0)  # EMMEL's Table 3 by default
+    assert paper_row("WikiMEL", MODEL_KINDS["mcr"]) == (74.6, 83.8, 86.2) and paper_row("WikiMEL", MODEL_KINDS["text-only"]) is None
+    ghmfc = next(r for r in reference_rows("RichpediaMEL") if r.method == "GHMFC")
+    assert ghmfc.protocol == "candidates" and ghmfc.numbers == {"top1": 38.7, "top5": 50.9, "top10": 58.5}
+    assert [r.protocol for r in reference_rows("WikiDiverse")] == ["kb"] * 5 + ["candidates"] * 2
+    assert reference_rows("COCO-CN") == [] and reference_rows(None) == []
