@@ -65,17 +65,6 @@ class ModuleScores:
         """KB positions of ``columns`` (Q×k column indices)."""
         return columns if self.candidates is None else self.candidates.gather(1, columns)
 
-    def by_position(self, kb_size: int) -> ModuleScores:
-        """The same scores with the columns put in KB order (``Q×E``; ``-inf`` for entities not among the candidates)."""
-        if self.candidates is None:
-            return self
-
-        def spread(matrix: torch.Tensor) -> torch.Tensor:
-            out = torch.full((matrix.shape[0], kb_size + 1), float("-inf"))  # the last column takes the padding
-            return out.scatter_(1, torch.where(self.candidates >= 0, self.candidates, kb_size), matrix.float())[:, :kb_size]
-
-        return ModuleScores(spread(self.fused), {slot: spread(m) for slot, m in self.modules.items()}, None)
-
     def top(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """``(columns, KB positions)`` of each query's k best candidates, best first (ties: list order)."""
         order = torch.argsort(self.fused, dim=1, descending=True, stable=True)[:, :k]

@@ -75,6 +75,14 @@ def test_imported_benchmark_runs_whole_kb_beside_the_published_numbers(name, che
     assert all(column in header for column in ("Top-1", "KB H@1", "KB H@20", "KB MR", "KB MRR"))
     language = "zh" if name == "coco-cn" else "en"
     assert report["settings"]["prompts"]["templates"][0] == {"zh": "一张{}的照片。", "en": "a photo of {}."}[language]
+    if name == "mimic":  # `emmel link` ranks one mention the same way, the mention joining the text
+        from emmel.dataset import Dataset
+
+        sample = Dataset.load(dataset).samples["test"][0]
+        code, out_link, err = cli("link", tmp_path / "results" / "models" / "mcr", "--image", Dataset.load(dataset).image_path(sample),
+                                  "--text", sample.text, "--mention", sample.mention, "-k", "2", "--json", "--threads", "1")
+        rows = [json.loads(line) for line in out_link.splitlines()]
+        assert code == 0 and [r["rank"] for r in rows] == [1, 2] and sample.mention, err  # at most the shortlist (2 + 2) is listed
     if name == "coco-cn":  # Chinese: the paper's own rows on COCO-CN (Table 3), no whole-KB literature
         assert "| CN-CLIP zero-shot" in out and "21.8" in out and "† " not in out
         return
