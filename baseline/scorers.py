@@ -67,12 +67,6 @@ class Queries:
         if self.mentions is not None and (self.texts is None or len(self.mentions) != len(self.texts)):
             raise EmmelError(f"{len(self.mentions)} mentions but {len(self.texts or [])} texts: give one mention (or '') per text")
 
-    def slice(self, start: int, stop: int) -> Queries:
-        """Queries ``start..stop-1`` (the image bank is shared, not copied)."""
-        return Queries(None if self.texts is None else self.texts[start:stop], self.images,
-                       None if self.images is None else self.rows()[start:stop],
-                       None if self.mentions is None else self.mentions[start:stop])
-
 
 class Scorer:
     """What every scorer shares: a torch module saved (with its tokenizer) in a sub-folder of the model."""
