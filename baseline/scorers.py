@@ -299,7 +299,7 @@ class LexicalScorer(Scorer):
         """``Q×C`` BM25 scores (``candidates`` None: every KB entity, in KB order)."""
         if queries.texts is None:
             raise EmmelError("the lexical model scores the mention's text: give it")
-        return self.index.scores(queries.texts, candidates)
+        return self.index.scores(queries.texts, candidates, budget=batches.lexical)  # memory: the postings a chunk touches
 
     def save_pretrained(self, folder: Path, link_from: Path | None = None) -> None:
         target = folder / self.folder
