@@ -35,6 +35,7 @@ from emmel.io import check_output
 
 if TYPE_CHECKING:
     from baseline.model import MCRModel, ModuleScores
+    from baseline.retrieval import KBRanking
     from baseline.scorers import Queries, Scorer
 
 
@@ -52,11 +53,12 @@ class Encoders:
     clip: object = None  # ChineseCLIPModel, initial weights (each trained CLIP module starts from a copy)
     clip_tokenizer: object = None
     clip_source: str = ""
+    clip_crop: bool = False  # its images are centre-cropped (OpenAI CLIP's preprocessor), not resized to the square
 
 
 def build_encoders(cfg: BenchmarkConfig, corpus: list[str], need_text: bool, need_visual: bool, rt) -> Encoders:
     """Encoders from ``--text-model``/``--clip-model`` folders or files, else the preset (random init), on the run's device."""
-    from baseline.checkpoints import build_clip, build_text_encoder, load_clip
+    from baseline.checkpoints import build_clip, build_text_encoder, center_crop, load_clip
     from baseline.modules import CrossEncoder
     from baseline.vocab import default_tokenizer
 
@@ -79,7 +81,8 @@ def build_encoders(cfg: BenchmarkConfig, corpus: list[str], need_text: bool, nee
     if need_visual:
         if cfg.clip_model:
             enc.clip, enc.clip_tokenizer, form = load_clip(cfg.clip_model)
-            enc.clip_source = f"{form} {cfg.clip_model}"
+            enc.clip_crop = center_crop(cfg.clip_model)
+            enc.clip_source = f"{form} {cfg.clip_model}" + (" (images: shorter side resized, centre crop)" if enc.clip_crop else "")
         else:
             enc.clip_tokenizer = shared[0]
             enc.clip = build_clip(preset, len(shared[0]), seed + 1)
@@ -101,10 +104,10 @@ def build_encoders(cfg: BenchmarkConfig, corpus: list[str], need_text: bool, nee
 
 @dataclass
 class EvalSet:
-    """Queries the benchmark scores at once: a split against its stored candidate sets, or (``kb``) the
-    test split against the whole KB."""
+    """Queries the benchmark scores at once: a split against its stored candidate sets (the whole-KB
+    protocol of ``--full-kb`` is :meth:`baseline.model.MCRModel.rank_kb` on the test split)."""
 
-    name: str  # "dev", "test" or "kb"
+    name: str  # "dev" or "test"
     queries: Queries
     candidates: torch.Tensor | None  # Q×λ KB positions (-1 pads); None: the whole KB
     gold: torch.Tensor  # each query's gold column
@@ -145,7 +148,9 @@ class Benchmark:
 
     def __init__(self, cfg: BenchmarkConfig, log, dist=None):
         from baseline.data import kb_of, load_split
-        from baseline.negatives import hard_pools
+        from baseline.negatives import EXACT_LIMIT, hard_pools
+        from baseline.prompts import language_of, resolve_prompts
+        from baseline.references import benchmark_of
         from baseline.report import KIND
         from baseline.runtime import Runtime, seed_everything
         from baseline.scorers import Queries
@@ -159,6 +164,8 @@ class Benchmark:
         self.out = Path(cfg.out) if cfg.out else default_out(cfg.dataset)
         check_output(self.out, kind=KIND, overwrite=cfg.overwrite, inputs=cfg.inputs)  # fail now, not after training
         self.dataset = Dataset.load(cfg.dataset)
+        self.prompts = resolve_prompts(cfg.prompts, language_of(self.dataset.meta))  # a bad --prompts file fails before any loading
+        self.benchmark = benchmark_of(self.dataset.meta)  # which of the field's benchmarks it is (reference numbers), or None
         self.kb = kb_of(self.dataset)
         self.entities = sorted(self.dataset.kb, key=lambda e: e.id)
         self.splits = {name: load_split(self.dataset, name, self.kb, need_candidates=name != "train") for name in ("train", "dev", "test")}
@@ -166,12 +173,14 @@ class Benchmark:
         needed = {key for kind in self.kinds for key in kind.modules.values()}
         self.recipes: list[Recipe] = [r for r in RECIPES.values() if r.key in needed]  # training order
         slots = {r.slot for r in self.recipes}
-        corpus = self.kb.labels + [t for s in self.splits.values() for t in s.texts]
+        corpus = self.kb.labels + [t for s in self.splits.values() for t in (*s.texts, *s.mentions) if t]  # what the tiny vocab keeps
         self.enc = build_encoders(cfg, corpus, "text" in slots, "visual" in slots, self.rt)
         bank, rows = None, {}
         if self.enc.clip is not None:  # decode every image before any training: a missing one fails fast
-            bank, rows = load_images(self.splits, int(self.enc.clip.config.vision_config.image_size), self.rt, cfg.progress)
-        self.queries = {name: Queries(split.texts, bank, rows.get(name)) for name, split in self.splits.items()}
+            bank, rows = load_images(self.splits, int(self.enc.clip.config.vision_config.image_size), self.rt, cfg.progress,
+                                     crop=self.enc.clip_crop)
+        self.queries = {name: Queries(split.texts, bank, rows.get(name), split.mentions if any(split.mentions) else None)
+                        for name, split in self.splits.items()}
         sizes = " / ".join(f"{name} {len(split)}" for name, split in self.splits.items())
         log(f"dataset {self.dataset.meta.get('name') or Path(cfg.dataset).name}: KB {len(self.kb)} entities, {sizes}, λ = {self.lam}")
         if self.rt.dist.active:
@@ -181,15 +190,21 @@ class Benchmark:
             log(f"text-text module: {self.enc.text_source}")
         if self.enc.clip is not None:
             log(f"visual-text module: {self.enc.clip_source}")
+        if any(r.prompts for r in self.recipes):
+            log(f"zero-shot CLIP prompts ({cfg.prompts}, {len(self.prompts)} templates averaged): {' | '.join(self.prompts[:3])}"
+                + (" | …" if len(self.prompts) > 3 else ""))
+        clock = time.perf_counter()
         self.pools = hard_pools(self.kb.labels, self.kb.categories, self.tc.hard_pool, seed=self.tc.seed)
+        log(f"hard-negative pools: {self.tc.hard_pool} per entity, {'exact' if len(self.kb) <= EXACT_LIMIT else 'indexed'} "
+            f"({time.perf_counter() - clock:.1f} s)")
         self.evalsets = {name: EvalSet(name, self.queries[name], self.splits[name].candidates, self.splits[name].gold_pos)
                          for name in ("dev", "test")}
-        if cfg.full_kb:
-            self.evalsets["kb"] = EvalSet("kb", self.queries["test"], None, self.splits["test"].gold)
         self.scorers: dict[str, Scorer] = {}  # recipe key → its scorer (trained module, tokenizer, preprocessing)
         self.fits: dict[str, dict] = {}  # recipe key → baseline.train.FitResult as a dict
         self.models: dict[str, MCRModel] = {}  # model name → the MCRModel evaluated and saved
         self.scores: dict[str, dict[str, ModuleScores]] = {}  # model name → eval set name → its scores
+        self.kb_rankings: dict[str, KBRanking] = {}  # model name → its whole-KB ranking of the test queries (--full-kb)
+        self._retriever = None  # the lexical first stage all models share (built on first use)
         self.fusion: dict[str, dict] = {}  # name of a fused model → its α choice and sweep
         self._module_scores: dict[tuple[str, str], torch.Tensor] = {}  # (recipe key, eval set) → that module's raw matrix
 
@@ -208,8 +223,9 @@ class Benchmark:
             visual_scale=visual.scale if visual is not None else ModelConfig.visual_scale,
             text_max_length=cfg.text_max_length, label_max_length=cfg.label_max_length, clip_label_length=cfg.clip_label_length,
             image_size=int(enc.clip.config.vision_config.image_size) if enc.clip is not None else ModelConfig.image_size,
-            **({"image_mean": visual.image_mean, "image_std": visual.image_std} if visual is not None else {}),
-            text_source=enc.text_source, clip_source=enc.clip_source,
+            image_crop=enc.clip_crop,
+            **({"image_mean": visual.image_mean, "image_std": visual.image_std, "prompts": list(visual.prompts)} if visual is not None else {}),
+            text_source=enc.text_source, clip_source=enc.clip_source, shortlist=cfg.shortlist, lexical=cfg.lexical.to_dict(),
             dataset=str(self.dataset.meta.get("name", "")), kb_sha256=self.kb.sha256, kb_size=len(self.kb))
         return MCRModel(config, self.kb, self.entities, scorers, runtime=self.rt, batches=cfg.eval_batches)
 
@@ -236,7 +252,11 @@ class Benchmark:
 
             self._fit(recipe.key, scorer.module, loss, evaluate, self.tc.seed + recipe.seed_offset)
         if self.rt.dist.is_main:  # rank 0 alone scores (and writes)
+            clock = time.perf_counter()
             scorer.freeze(self.rt, self.cfg.eval_batches)
+            if recipe.slot == "visual":
+                self.log(f"{recipe.key}: KB embeddings of {len(self.kb)} labels" + (f" x {len(scorer.prompts)} prompts" if scorer.prompts else "")
+                         + f" ({time.perf_counter() - clock:.1f} s)")
         return scorer
 
     def _fit(self, label: str, module, loss, evaluate, seed: int) -> None:
@@ -265,6 +285,22 @@ class Benchmark:
                 model = model.with_alpha(self.fusion[kind.name]["alpha"])
             self.models[kind.name] = model
             self.scores[kind.name] = {name: model.combine(raw[name], evalset.candidates) for name, evalset in self.evalsets.items()}
+            if self.cfg.full_kb:
+                self.kb_rankings[kind.name] = self._rank_kb(model)
+
+    def _rank_kb(self, model: MCRModel) -> KBRanking:
+        """The test queries ranked against the whole KB (:meth:`MCRModel.rank_kb`), one lexical index for all models."""
+        clock = time.perf_counter()
+        if "text" in model.scorers or "lexical" in model.scorers:  # one BM25 index of the KB for every model that needs one
+            if self._retriever is None:
+                self._retriever = self.scorers["bm25"].index if "bm25" in self.scorers else model.retriever
+            model.retriever = self._retriever
+        ranking = model.rank_kb(self.queries["test"], self.splits["test"].gold)
+        info = ranking.summary()
+        how = "exact" if ranking.exact else (f"shortlist of {info['shortlist_mean']:.0f} entities on average (top {self.cfg.shortlist} per "
+                                             f"retriever), gold inside for {info['shortlist_recall']:.1f} %, the rest by {ranking.first_stage}")
+        self.log(f"{model.config.name}: whole KB ({len(self.kb)} entities), {how} ({time.perf_counter() - clock:.1f} s)")
+        return ranking
 
     def _modules_of(self, model: MCRModel, kind: ModelKind, evalset: EvalSet) -> dict[str, torch.Tensor]:
         """The raw matrix of each of the model's modules on ``evalset`` (each module scores each set once)."""
@@ -293,34 +329,47 @@ class Benchmark:
     # -------------------------------------------------------------- results
     def report(self) -> dict:
         from baseline.metrics import hits_mrr, top_k
+        from baseline.references import paper_row, paper_source, reference_rows
 
         cfg, splits = self.cfg, self.splits
         results = {}
         for kind in self.kinds:
             scores = self.scores[kind.name]
             row = {split: top_k(scores[split].ranks(self.evalsets[split].gold)) for split in ("dev", "test")}
-            if "kb" in scores:
-                row["kb"] = hits_mrr(scores["kb"].ranks(self.evalsets["kb"].gold))
-            if kind.paper:
-                row["paper"] = dict(zip(("top1", "top5", "top10"), kind.paper))
+            row["display"] = self._display(kind)
+            if kind.name in self.kb_rankings:
+                ranking = self.kb_rankings[kind.name]
+                row["kb"] = {**hits_mrr(ranking.ranks), **ranking.summary()}
+            paper = paper_row(self.benchmark, kind)
+            if paper:
+                row["paper"] = dict(zip(("top1", "top5", "top10"), paper))
             results[kind.name] = row
         dist = self.rt.dist
         extra = {"distributed": {"world_size": dist.world_size, "backend": dist.backend, "global_batch": self.tc.batch_size}} if dist.active else {}
         return {
-            "dataset": {"path": str(cfg.dataset), "name": self.dataset.meta.get("name", ""), "kb_entities": len(self.kb),
+            "dataset": {"path": str(cfg.dataset), "name": self.dataset.meta.get("name", ""), "benchmark": self.benchmark, "kb_entities": len(self.kb),
                         "kb_sha256": self.kb.sha256, "samples": {k: len(v) for k, v in splits.items()}, "lambda": self.lam},
             "models_used": {"text-text": self.enc.text_source or None, "visual-text": self.enc.clip_source or None,
                             "lexical": cfg.lexical.describe() if any(r.slot == "lexical" for r in self.recipes) else None},
             "settings": {"models": list(cfg.models), "alpha": cfg.alpha, "normalization": cfg.normalization, "full_kb": cfg.full_kb,
+                         "prompts": {"spec": cfg.prompts, "templates": list(self.prompts)}, "shortlist": cfg.shortlist,
                          "text_max_length": cfg.text_max_length, "label_max_length": cfg.label_max_length,
                          "clip_label_length": cfg.clip_label_length, "train": asdict(self.tc), "eval_batches": asdict(cfg.eval_batches)},
             "results": results,
             "alpha": next(iter(self.fusion.values()), None),
             "training": self.fits,
-            "paper_reference": {"source": "EMMEL paper, Table 3 (EMMEL test set, Top-1/5/10 %)",
-                                "numbers": {k.name: list(k.paper) for k in MODEL_KINDS.values() if k.paper}},
+            "paper_reference": {"source": paper_source(self.benchmark),
+                                "numbers": {k.name: list(paper_row(self.benchmark, k)) for k in MODEL_KINDS.values() if paper_row(self.benchmark, k)}},
+            "published": [asdict(r) for r in reference_rows(self.benchmark)],  # other methods on this benchmark (reference rows)
             **extra,
         }
+
+    def _display(self, kind: ModelKind) -> str:
+        """The row's label: the paper's names (CN-CLIP) with an English/other CLIP named as what it is."""
+        clip = self.enc.clip
+        if clip is not None and clip.config.model_type != "chinese_clip":
+            return kind.display.replace("CN-CLIP", "CLIP")
+        return kind.display
 
     def save_models(self, folder: Path) -> None:
         """One folder per model; a module already saved (``mcr``'s, for the ablations) is hard-linked, not copied."""
@@ -332,7 +381,7 @@ class Benchmark:
                 saved.setdefault(key, target)
 
 
-def load_images(splits: dict, size: int, rt, progress: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def load_images(splits: dict, size: int, rt, progress: bool, *, crop: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One uint8 bank of every split's images (on the GPU when there is one) and each split's rows in it."""
     from baseline.images import image_bank
 
@@ -341,7 +390,7 @@ def load_images(splits: dict, size: int, rt, progress: bool) -> tuple[torch.Tens
         offsets[name] = len(paths)
         paths += split.image_paths
         what += [f"image of {name} sample {sid}" for sid in split.sample_ids]
-    bank = image_bank(paths, size, labels=what, progress=progress)
+    bank = image_bank(paths, size, labels=what, progress=progress, crop=crop)
     if rt.cuda:
         bank = bank.to(rt.device)
     return bank, {name: torch.arange(len(split)) + offsets[name] for name, split in splits.items()}

@@ -42,13 +42,14 @@ class Recipe:
     trained: bool = True  # False: used as given (zero-shot)
     negatives: str | None = None  # the TrainConfig field giving its hard negatives per sample; None: in-batch only
     seed_offset: int = 0  # its training seed is TrainConfig.seed + seed_offset
+    prompts: bool = False  # embeds KB labels inside the prompt templates (zero-shot CLIP, baseline.prompts)
 
 
 # In training order; the seed offsets keep each module's random stream independent of which others are trained.
 RECIPES = {r.key: r for r in (
     Recipe("bm25", "lexical", trained=False),
     Recipe("text-text", "text", negatives="text_negatives", seed_offset=10),
-    Recipe("clip-zeroshot", "visual", trained=False),
+    Recipe("clip-zeroshot", "visual", trained=False, prompts=True),
     Recipe("visual-text", "visual", negatives="clip_negatives", seed_offset=20),
     Recipe("clip-finetuned", "visual", seed_offset=30),
 )}
@@ -171,6 +172,8 @@ class EvalBatches:
     labels: int = 1024  # KB labels per CLIP text-encoder pass
     images: int = 256  # images per CLIP image-encoder pass
     chunk_pairs: int = 1 << 20  # (query, candidate) scores per chunk of queries: bounds index tensors and buffers
+    lexical: int = 1 << 20  # BM25 scores (query × KB entity) per chunk of queries: bounds the postings a chunk adds up (English
+    # character unigrams touch most of a 110k-entity KB: 2^23 peaked near 3 GB, 2^20 under 1 GB, and was faster)
 
 
 @dataclass
@@ -235,11 +238,15 @@ class ModelConfig:
     modules: list[str]  # "text" and/or "visual"
     alpha: float = 0.5  # weight of the visual-text score in y = α·N(S_v) + (1 − α)·N(S_t); a one-module model ranks by its own score
     normalization: str = "softmax"  # how scores are brought to one scale before mixing
+    shortlist: int = 50  # whole-KB ranking: top K of each retriever (lexical, the visual bi-encoder) the cross-encoder reranks
+    lexical: dict = field(default_factory=dict)  # BM25 settings of the whole-KB lexical retriever (LexicalConfig.to_dict(); {}: defaults)
     visual_scale: float = 100.0  # CLIP logit scale 1/τ applied to cosine similarities before normalising
     text_max_length: int = 128  # [CLS] label [SEP] description [SEP]
     label_max_length: int = 32  # label tokens kept in the cross-encoder pair
-    clip_label_length: int = 52  # CLIP text context (Chinese-CLIP uses 52)
+    clip_label_length: int = 52  # CLIP text context (Chinese-CLIP uses 52; capped at the text tower's positions, 77 for CLIP)
+    prompts: list[str] = field(default_factory=list)  # zero-shot CLIP's templates ("a photo of {}."), ensembled; empty: the bare label
     image_size: int = 224
+    image_crop: bool = False  # shorter side to image_size + centre crop (OpenAI CLIP); False: resize to the square (Chinese-CLIP)
     image_mean: list[float] = field(default_factory=lambda: list(CLIP_MEAN))
     image_std: list[float] = field(default_factory=lambda: list(CLIP_STD))
     text_source: str = ""  # where the cross-encoder's initial weights came from
@@ -256,6 +263,7 @@ class ModelConfig:
         unknown = set(self.modules) - set(SLOTS)
         if unknown or not self.modules:
             raise EmmelError(f"a model needs modules among {', '.join(map(repr, SLOTS))}, got {self.modules}")
+        check_shortlist(self.shortlist)
 
     def save(self, folder: Path) -> None:
         from emmel.io import write_json
@@ -275,6 +283,12 @@ class ModelConfig:
             raise EmmelError(f"unsupported model format version {data.get('format_version') if isinstance(data, dict) else None!r}", path=path)
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def check_shortlist(k: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise EmmelError(f"--shortlist must be a positive number of entities per retriever, got {k}")
+    return k
 
 
 def check_alpha(alpha: float) -> float:
@@ -300,7 +314,9 @@ class BenchmarkConfig:
     text_model: str | None = None
     clip_model: str | None = None
     preset: str = "tiny"
-    full_kb: bool = False  # also H@1/3/5/10 and MRR over the whole KB (MIMIC protocol)
+    full_kb: bool = False  # also H@1/3/5/10/20, MR and MRR over the whole KB (MIMIC protocol)
+    shortlist: int = ModelConfig.shortlist  # --full-kb: top K per retriever that a cross-encoder model reranks (baseline.retrieval)
+    prompts: str = "auto"  # zero-shot CLIP's templates: auto (by the dataset's language), a name of baseline.prompts.PROMPT_SETS, or a file
     out: str | None = None
     overwrite: bool = False
     save_models: bool = True
@@ -324,6 +340,7 @@ class BenchmarkConfig:
             raise EmmelError(f"unknown normalization {self.normalization!r}; choose from {', '.join(NORMALIZATIONS)}")
         if self.preset not in PRESETS:
             raise EmmelError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
+        check_shortlist(self.shortlist)
         if not isinstance(self.train, TrainConfig):
             self.train = TrainConfig.for_preset(self.train_preset, **dict(self.train or {}))
         if not isinstance(self.lexical, LexicalConfig):

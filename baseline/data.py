@@ -44,6 +44,7 @@ class Split:
     name: str
     sample_ids: list[str]
     texts: list[str]
+    mentions: list[str]  # each sample's mention ("" where the dataset has none, e.g. `emmel build` output)
     image_paths: list[Path]
     gold: torch.Tensor  # N, KB positions
     candidates: torch.Tensor | None  # N×λ KB positions, -1 pads ragged sets
@@ -79,7 +80,8 @@ def load_split(dataset, split: str, kb: KBIndex, *, need_candidates: bool) -> Sp
     candidates = gold_pos = None
     if need_candidates:
         candidates, gold_pos = _candidate_matrix(dataset, split, samples, where)
-    return Split(split, [s.id for s in samples], [s.text for s in samples], paths, torch.tensor(gold, dtype=torch.long), candidates, gold_pos)
+    return Split(split, [s.id for s in samples], [s.text for s in samples], [getattr(s, "mention", "") for s in samples], paths,
+                 torch.tensor(gold, dtype=torch.long), candidates, gold_pos)
 
 
 def _candidate_matrix(dataset, split: str, samples, where: dict[str, int]) -> tuple[torch.Tensor, torch.Tensor]:

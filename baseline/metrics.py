@@ -29,8 +29,9 @@ def top_k(ranks: torch.Tensor, ks=(1, 5, 10)) -> dict[str, float]:
     return {f"top{k}": round(100.0 * float((ranks <= k).float().mean()), 2) for k in ks}
 
 
-def hits_mrr(ranks: torch.Tensor, ks=(1, 3, 5, 10)) -> dict[str, float]:
-    """H@k (percent) and MRR (percent) over the whole KB (the MIMIC protocol)."""
+def hits_mrr(ranks: torch.Tensor, ks=(1, 3, 5, 10, 20)) -> dict[str, float]:
+    """H@k (percent), MR (mean rank) and MRR (percent) over the whole KB: the MIMIC protocol's columns."""
     out = {f"h{k}": round(100.0 * float((ranks <= k).float().mean()), 2) for k in ks}
-    out["mrr"] = round(100.0 * float((1.0 / ranks.float()).mean()), 2)
+    out["mr"] = round(float(ranks.double().mean()), 2)
+    out["mrr"] = round(100.0 * float((1.0 / ranks.double()).mean()), 2)
     return out

@@ -27,7 +27,7 @@ from baseline.config import CLIP_MEAN, CLIP_STD, EvalBatches, ModelConfig, Train
 from baseline.images import ImageSource, Normaliser, image_bank
 from baseline.modules import VisualText
 from baseline.negatives import NegativeSampler
-from baseline.pairs import LabelSide, SpecialIds, token_table
+from baseline.pairs import LabelSide, Template, token_table
 from baseline.runtime import Runtime, seed_everything
 from baseline.scoring import image_embeddings, label_embeddings
 from emmel.config import SuspectConfig
@@ -42,13 +42,15 @@ class ClipPairScorer:
     def __init__(self, checkpoint: str | Path, *, fit_epochs: int = 0, fit_lr: float | None = None, fit_batch_size: int | None = None,
                  seed: int = 13, device: str = "cpu", batch_size: int = 256, text_length: int = ModelConfig.clip_label_length,
                  threads: int | None = None, log=None):
-        from baseline.checkpoints import load_clip
+        from baseline.checkpoints import center_crop, load_clip
 
         if threads:
             torch.set_num_threads(threads)
         self.checkpoint = Path(checkpoint)
         self.rt = Runtime.create(device, progress=sys.stderr.isatty())
         clip, self.tokenizer, self.form = load_clip(self.checkpoint)
+        self.template = Template.of(self.tokenizer)
+        self.crop = center_crop(self.checkpoint)  # OpenAI CLIP folders crop the centre, as the visual-text module does
         self.module = VisualText(clip).to(self.rt.device).eval()
         self.train = TrainConfig.for_preset(None, epochs=fit_epochs, seed=seed, device=device,
                                             **({"lr": fit_lr} if fit_lr is not None else {}),
@@ -72,13 +74,14 @@ class ClipPairScorer:
 
     # ------------------------------------------------------------------------------------------ inputs
     def _side(self, texts: list[str]) -> LabelSide:
-        """Texts tokenised once as CLIP text inputs (``[CLS] text [SEP]``, at most ``text_length`` tokens)."""
-        table = token_table(self.tokenizer, texts, self.text_length - 2)
-        return LabelSide.build(table, SpecialIds.of(self.tokenizer), self.text_length, self.rt.device)
+        """Texts tokenised once as CLIP text inputs (the tokenizer's own specials, at most ``text_length`` tokens)."""
+        length = min(self.text_length, self.module.max_text_length)
+        table = token_table(self.tokenizer, texts, length - self.template.single_specials)
+        return LabelSide.build(table, self.template, length, self.rt.device)
 
     def _images(self, pairs: Sequence[PairInput]) -> ImageSource:
         bank = image_bank([p.image for p in pairs], self.module.image_size, labels=[f"image of sample {p.sample_id}" for p in pairs],
-                          progress=False)
+                          progress=False, crop=self.crop)
         if self.rt.cuda:
             bank = bank.to(self.rt.device)
         return ImageSource(bank, torch.arange(len(pairs)), Normaliser(CLIP_MEAN, CLIP_STD, self.rt.device))

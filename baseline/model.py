@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -34,6 +35,9 @@ from baseline.fusion import fuse
 from baseline.metrics import gold_ranks
 from baseline.runtime import Runtime
 from baseline.scorers import SCORERS, Queries, Scorer, TextScorer, VisualScorer
+
+if TYPE_CHECKING:
+    from baseline.retrieval import KBRanking
 from emmel.errors import EmmelError
 from emmel.io import atomic_directory, atomic_write_text, sha256_bytes
 
@@ -71,7 +75,7 @@ class MCRModel:
     """A linker: one scorer per module, the rule that fuses their scores, and the KB."""
 
     def __init__(self, config: ModelConfig, kb: KBIndex, entities: list, scorers: dict[str, Scorer], *,
-                 runtime: Runtime | None = None, batches: EvalBatches | None = None):
+                 runtime: Runtime | None = None, batches: EvalBatches | None = None, retriever=None):
         if set(scorers) != set(config.modules):
             raise EmmelError(f"model {config.name!r} needs modules {config.modules}, got {sorted(scorers)}")
         self.config = config
@@ -80,6 +84,7 @@ class MCRModel:
         self.scorers = {slot: scorers[slot] for slot in config.modules}
         self.runtime = runtime or Runtime.create(progress=False)
         self.batches = batches or EvalBatches()
+        self._retriever = retriever  # the lexical first stage of rank_kb (baseline.lexical.BM25Index), built on first use
 
     @classmethod
     def from_modules(cls, config: ModelConfig, kb: KBIndex, entities: list, *, text=None, text_tokenizer=None, visual=None,
@@ -91,7 +96,8 @@ class MCRModel:
                                          label_max_length=config.label_max_length)
         if visual is not None:
             scorers["visual"] = VisualScorer(visual, clip_tokenizer, kb, label_length=config.clip_label_length,
-                                             image_mean=config.image_mean, image_std=config.image_std, kb_embeddings=kb_embeddings)
+                                             image_mean=config.image_mean, image_std=config.image_std, kb_embeddings=kb_embeddings,
+                                             prompts=config.prompts)
         return cls(config, kb, entities, scorers, **kwargs)
 
     @property
@@ -107,7 +113,7 @@ class MCRModel:
     def with_alpha(self, alpha: float) -> MCRModel:
         """The same modules fused with another α (nothing is copied)."""
         return MCRModel(dataclasses.replace(self.config, alpha=alpha), self.kb, self.entities, self.scorers,
-                        runtime=self.runtime, batches=self.batches)
+                        runtime=self.runtime, batches=self.batches, retriever=self._retriever)
 
     def freeze(self) -> None:
         """Cache what depends on the final weights (the visual module's KB embeddings); linking and saving reuse it."""
@@ -142,8 +148,78 @@ class MCRModel:
         """:meth:`score` of a :class:`baseline.scorers.Queries`."""
         return self.combine(self.score_modules(queries, candidates, desc=desc), candidates)
 
-    def link(self, image: str | Path | None, text: str, k: int = LINK_TOP_K) -> list[dict]:
-        """The ``k`` best KB entities for one image file and description, best first, with every module's score."""
+    # ------------------------------------------------------------ whole KB
+    @property
+    def retriever(self):
+        """The lexical first stage of whole-KB ranking: BM25 over the KB's names, built on first use."""
+        if self._retriever is None:
+            from baseline.config import LexicalConfig
+            from baseline.lexical import BM25Index
+
+            if "lexical" in self.scorers:  # the lexical model's own index
+                self._retriever = self.scorers["lexical"].index
+            else:
+                config = LexicalConfig.from_dict(self.config.lexical) if self.config.lexical else LexicalConfig()
+                self._retriever = BM25Index.from_entities(self.entities, config)
+        return self._retriever
+
+    @retriever.setter
+    def retriever(self, index) -> None:
+        """Share one lexical index between models of the same KB (it is built from the KB alone)."""
+        self._retriever = index
+
+    def rank_kb(self, queries: Queries, gold: torch.Tensor | None = None) -> KBRanking:
+        """Rank ``queries`` against the whole KB (:mod:`baseline.retrieval`): exactly for a bi-encoder
+        model or a KB of at most 2K entities, else by reranking the top K of the lexical retriever and
+        of the model's visual bi-encoder; ``gold`` (KB positions) gives each gold's rank in that ranking."""
+        from baseline.retrieval import (
+            KBRanking,
+            complete_ranks,
+            exact_ranks,
+            lexical_queries,
+            lexical_retrieval,
+            union_rows,
+            visual_retrieval,
+        )
+
+        queries.check()
+        k, n = self.config.shortlist, len(self.kb)
+        visual = self.scorers.get("visual")
+        if "text" not in self.scorers and len(self.scorers) == 1:  # one cheap module: the whole KB, exactly, a chunk of queries at a time
+            if visual is not None:
+                first = visual_retrieval(visual, queries, k, gold, self.runtime, self.batches)
+                modules = {"visual": visual.cosines(first.embeddings, first.positions, self.runtime, self.batches)}
+            else:  # the lexical model: BM25 of its own query (the text), as its candidate scores
+                first = lexical_retrieval(self.retriever, queries.texts, k, gold, self.batches.lexical, matches_only=False)
+                modules = {"lexical": self.retriever.scores(queries.texts, first.positions, budget=self.batches.lexical)}
+            return KBRanking(first.positions, self.combine(modules, first.positions), first.gold_rank,
+                             None if gold is None else first.gold_rank <= k, exact=True, first_stage="")
+        if n <= 2 * k:  # small KB: every pair
+            shortlist = torch.arange(n).expand(len(queries), -1)
+            scores = self.score_queries(queries, shortlist, desc="KB")
+            ranks = None if gold is None else exact_ranks(scores.fused, gold)[1]
+            return KBRanking(shortlist, scores, ranks, None if gold is None else torch.ones(len(queries), dtype=torch.bool),
+                             exact=True, first_stage="")
+        texts = lexical_queries(queries)
+        lexical = lexical_retrieval(self.retriever, texts, k, gold, self.batches.lexical)
+        parts, first, name = [lexical.positions], lexical, "BM25"
+        if visual is not None:
+            first, name = visual_retrieval(visual, queries, k, gold, self.runtime, self.batches), "visual-text cosine"
+            parts.append(first.positions)
+        shortlist = union_rows(parts)
+        modules = {"text": self.scorers["text"].scores(queries, shortlist, self.runtime, self.batches, desc="text KB shortlist")}
+        if visual is not None:
+            modules["visual"] = visual.cosines(first.embeddings, shortlist, self.runtime, self.batches)
+        scores = self.combine(modules, shortlist)
+        ranks = inside = None
+        if gold is not None:
+            first_scores = modules["visual"] if visual is not None else self.retriever.scores(texts, shortlist, budget=self.batches.lexical)
+            ranks, inside = complete_ranks(scores.fused, shortlist, gold, first, first_scores)
+        return KBRanking(shortlist, scores, ranks, inside, exact=False, first_stage=name)
+
+    def link(self, image: str | Path | None, text: str, k: int = LINK_TOP_K, *, mention: str = "") -> list[dict]:
+        """The ``k`` best KB entities for one image file and description (and the mention, where known), best first,
+        with every module's score; ranked as :meth:`rank_kb` ranks the whole KB (at most the shortlist is listed)."""
         from baseline.images import load_image
 
         if not text or not text.strip():
@@ -154,16 +230,18 @@ class MCRModel:
         if "visual" in self.scorers:
             if image is None:
                 raise EmmelError("this model has a visual-text module: give the mention's image (--image)")
-            images = load_image(image, self.scorers["visual"].image_size).unsqueeze(0)
-        scores = self.score(images, [text])
-        columns, _ = scores.top(k)
+            images = load_image(image, self.scorers["visual"].image_size, crop=self.config.image_crop).unsqueeze(0)
+        scores = self.rank_kb(Queries([text], images, mentions=[mention] if mention else None)).scores
+        columns, positions = scores.top(k)
         rows = []
-        for rank, index in enumerate(columns[0].tolist(), start=1):
+        for rank, (column, index) in enumerate(zip(columns[0].tolist(), positions[0].tolist()), start=1):
+            if index < 0 or scores.fused[0, column] == float("-inf"):
+                break
             entity = self.entities[index]
             row = {"rank": rank, "id": entity.id, "label": entity.label, "category": entity.category, "region": entity.region,
-                   "score": round(float(scores.fused[0, index]), 6)}
+                   "score": round(float(scores.fused[0, column]), 6)}
             for slot, matrix in scores.modules.items():
-                row[f"{slot}_score"] = round(float(matrix[0, index]), 6)
+                row[f"{slot}_score"] = round(float(matrix[0, column]), 6)
             rows.append(row)
         return rows
 

@@ -2,8 +2,9 @@
 
 - :class:`CrossEncoder` (text-text): a BERT reads ``[CLS] x_l [SEP] x_d [SEP]``; the final [CLS]
   vector goes through one linear layer to the score S(x_l, x_d).
-- :class:`VisualText` (visual-text): Chinese-CLIP's image encoder f_v and text encoder f_l; the
-  score S(x_l, x_v) is the cosine similarity of the L2-normalised projections E_l and E_v.
+- :class:`VisualText` (visual-text): CLIP's image encoder f_v and text encoder f_l (a transformers
+  ``ChineseCLIPModel`` or ``CLIPModel``: the same two methods); the score S(x_l, x_v) is the cosine
+  similarity of the L2-normalised projections E_l and E_v.
 """
 
 from __future__ import annotations
@@ -77,6 +78,11 @@ class VisualText(nn.Module):
     @property
     def image_size(self) -> int:
         return int(self.clip.config.vision_config.image_size)
+
+    @property
+    def max_text_length(self) -> int:
+        """The longest token sequence the text tower reads (CLIP: 77; Chinese-CLIP: its BERT's positions)."""
+        return int(self.clip.config.text_config.max_position_embeddings)
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         features = self.clip.get_image_features(pixel_values=pixel_values).pooler_output

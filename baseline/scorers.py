@@ -28,7 +28,7 @@ from baseline.images import ImageSource, Normaliser
 from baseline.lexical import BM25Index
 from baseline.modules import CrossEncoder, VisualText
 from baseline.negatives import NegativeSampler
-from baseline.pairs import LabelSide, SpecialIds, TextSide, TokenTable, token_table
+from baseline.pairs import LabelSide, Template, TextSide, TokenTable, query_table, token_table
 from baseline.scoring import candidate_cosines, image_embeddings, label_embeddings, pair_scores, query_chunks
 from baseline.train import text_loss_fn, visual_loss_fn
 from emmel.errors import EmmelError
@@ -38,16 +38,19 @@ EMB_FILE = "kb_embeddings.safetensors"
 
 @dataclass
 class Queries:
-    """What a model scores: Q texts and/or Q images.
+    """What a model scores: Q texts and/or Q images, and the mention of each text where known.
 
     ``images`` is a uint8 ``N×3×S×S`` tensor (host or device) decoded at the model's image size;
     query i is ``images[image_rows[i]]``, or ``images[i]`` when ``image_rows`` is None (so a
-    benchmark passes its whole image bank once and each split's rows).
+    benchmark passes its whole image bank once and each split's rows). ``mentions`` (the linked
+    span inside each text, ``""`` where unknown) join the cross-encoder's input
+    (:func:`baseline.pairs.query_table`) and are the lexical retriever's query.
     """
 
     texts: list[str] | None = None
     images: torch.Tensor | None = None
     image_rows: torch.Tensor | None = None
+    mentions: list[str] | None = None
 
     def __len__(self) -> int:
         if self.texts is not None:
@@ -61,6 +64,8 @@ class Queries:
     def check(self) -> None:
         if self.texts is not None and self.images is not None and len(self.texts) != len(self.rows()):
             raise EmmelError(f"{len(self.texts)} texts but {len(self.rows())} images: give one image per text")
+        if self.mentions is not None and (self.texts is None or len(self.mentions) != len(self.texts)):
+            raise EmmelError(f"{len(self.mentions)} mentions but {len(self.texts or [])} texts: give one mention (or '') per text")
 
 
 class Scorer:
@@ -95,7 +100,8 @@ class Scorer:
 
 
 class TextScorer(Scorer):
-    """The text-text module: the cross-encoder scores ``[CLS] label [SEP] description [SEP]``."""
+    """The text-text module: the cross-encoder scores ``[CLS] label [SEP] description [SEP]`` (with the
+    tokenizer's own special tokens; ``[CLS] label [SEP] mention [SEP] description [SEP]`` when the query has a mention)."""
 
     slot = "text"
     folder = "text"
@@ -103,6 +109,7 @@ class TextScorer(Scorer):
     def __init__(self, module: CrossEncoder, tokenizer, kb: KBIndex, *, text_max_length: int, label_max_length: int):
         self.module, self.tokenizer, self.kb = module, tokenizer, kb
         self.text_max_length, self.label_max_length = text_max_length, label_max_length
+        self.template = Template.of(tokenizer)
         self._labels: TokenTable | None = None  # the KB labels, tokenised on first use (tokenizer and KB are fixed)
 
     @classmethod
@@ -110,18 +117,18 @@ class TextScorer(Scorer):
         return cls(run.enc.cross, run.enc.text_tokenizer, run.kb, text_max_length=run.cfg.text_max_length,
                    label_max_length=run.cfg.label_max_length)
 
-    def side(self, texts: list[str], device) -> TextSide:
-        """The KB labels and ``texts`` tokenised for pair packing."""
+    def side(self, queries: Queries, device) -> TextSide:
+        """The KB labels and the queries' texts (with their mentions) tokenised for pair packing."""
         if self._labels is None:
             self._labels = token_table(self.tokenizer, self.kb.labels, self.label_max_length)
-        table = token_table(self.tokenizer, texts, self.text_max_length)
-        return TextSide.build(self._labels, table, SpecialIds.of(self.tokenizer), self.text_max_length, device)
+        table = query_table(self.tokenizer, self.template, queries.texts, queries.mentions, self.text_max_length, self.label_max_length)
+        return TextSide.build(self._labels, table, self.template, self.text_max_length, device)
 
     def scores(self, queries: Queries, candidates: torch.Tensor | None, rt, batches: EvalBatches, desc: str = "text-text") -> torch.Tensor:
         """``Q×C`` logits (``candidates`` None: every KB entity, in KB order)."""
         if queries.texts is None:
             raise EmmelError("this model has a text-text module: give the mention's text")
-        side = self.side(queries.texts, rt.device)
+        side = self.side(queries, rt.device)
         width = len(self.kb) if candidates is None else candidates.shape[1]
         parts = []
         for start, stop in query_chunks(len(queries.texts), width, batches.chunk_pairs):
@@ -132,7 +139,7 @@ class TextScorer(Scorer):
 
     def loss(self, queries: Queries, gold: torch.Tensor, pools: torch.Tensor, negatives: int, rt):
         """Listwise loss over the gold and ``negatives`` negatives (¾ from the pools, ¼ random)."""
-        return text_loss_fn(self.module, self.side(queries.texts, rt.device), gold, NegativeSampler.mixed(pools, len(self.kb), negatives), rt)
+        return text_loss_fn(self.module, self.side(queries, rt.device), gold, NegativeSampler.mixed(pools, len(self.kb), negatives), rt)
 
     @classmethod
     def from_pretrained(cls, folder: Path, config: ModelConfig, kb: KBIndex, device) -> TextScorer:
@@ -146,17 +153,22 @@ class VisualScorer(Scorer):
 
     ``kb_embeddings`` holds the KB's label embeddings once the weights are final (:meth:`freeze`,
     or loaded with a saved model); until then every scoring call embeds the KB afresh, so scores
-    taken during training never use stale embeddings.
+    taken during training never use stale embeddings. With ``prompts`` (zero-shot CLIP) a label's
+    embedding is the normalised mean of its normalised embeddings in every template
+    (:mod:`baseline.prompts`); without, the label itself is embedded (what training sees).
     """
 
     slot = "visual"
     folder = "clip"
 
     def __init__(self, module: VisualText, tokenizer, kb: KBIndex, *, label_length: int, image_mean, image_std,
-                 kb_embeddings: torch.Tensor | None = None):
+                 kb_embeddings: torch.Tensor | None = None, prompts: tuple[str, ...] | list[str] = ()):
         self.module, self.tokenizer, self.kb = module, tokenizer, kb
-        self.label_length, self.image_mean, self.image_std = label_length, list(image_mean), list(image_std)
+        self.label_length = min(label_length, module.max_text_length)
+        self.image_mean, self.image_std = list(image_mean), list(image_std)
         self.kb_embeddings = kb_embeddings
+        self.prompts = tuple(prompts)
+        self.template = Template.of(tokenizer)
         self._labels: TokenTable | None = None
 
     @classmethod
@@ -166,7 +178,7 @@ class VisualScorer(Scorer):
 
         clip = copy.deepcopy(run.enc.clip) if recipe.trained else run.enc.clip
         return cls(VisualText(clip), run.enc.clip_tokenizer, run.kb, label_length=run.cfg.clip_label_length, image_mean=CLIP_MEAN,
-                   image_std=CLIP_STD)
+                   image_std=CLIP_STD, prompts=run.prompts if recipe.prompts else ())
 
     @property
     def image_size(self) -> int:
@@ -177,10 +189,15 @@ class VisualScorer(Scorer):
         """1/τ, CLIP's learned temperature: the softmax scale of the visual score in fusion."""
         return float(self.module.logit_scale().detach())
 
+    def _side(self, texts: list[str], device) -> LabelSide:
+        table = token_table(self.tokenizer, texts, self.label_length - self.template.single_specials)
+        return LabelSide.build(table, self.template, self.label_length, device)
+
     def label_side(self, device) -> LabelSide:
+        """The KB labels as the CLIP text encoder reads them (tokenised once)."""
         if self._labels is None:
-            self._labels = token_table(self.tokenizer, self.kb.labels, self.label_length - 2)
-        return LabelSide.build(self._labels, SpecialIds.of(self.tokenizer), self.label_length, device)
+            self._labels = token_table(self.tokenizer, self.kb.labels, self.label_length - self.template.single_specials)
+        return LabelSide.build(self._labels, self.template, self.label_length, device)
 
     def image_source(self, queries: Queries, device) -> ImageSource:
         if queries.images is None:
@@ -188,25 +205,41 @@ class VisualScorer(Scorer):
         return ImageSource(queries.images, queries.rows(), Normaliser(self.image_mean, self.image_std, device))
 
     def embed_kb(self, rt, batches: EvalBatches) -> torch.Tensor:
-        """``E×D`` label embeddings of the KB with the current weights."""
-        return label_embeddings(self.module, self.label_side(rt.device), batches.labels, rt)
+        """``E×D`` label embeddings of the KB with the current weights (prompt-ensembled when the scorer has prompts)."""
+        if not self.prompts:
+            return label_embeddings(self.module, self.label_side(rt.device), batches.labels, rt)
+        from baseline.prompts import apply
+
+        total = None
+        for texts in apply(self.prompts, self.kb.labels):  # one template at a time: memory stays E×D
+            emb = label_embeddings(self.module, self._side(texts, rt.device), batches.labels, rt)
+            total = emb if total is None else total + emb
+        return torch.nn.functional.normalize(total, dim=-1)
 
     def freeze(self, rt, batches: EvalBatches) -> None:
         """Keep the KB embeddings of the final weights (what linking uses and a saved model stores)."""
         self.kb_embeddings = self.embed_kb(rt, batches)
 
+    def kb_matrix(self, rt, batches: EvalBatches) -> torch.Tensor:
+        """The KB's ``E×D`` embeddings on the device (the frozen ones, or computed now)."""
+        kb = self.kb_embeddings if self.kb_embeddings is not None else self.embed_kb(rt, batches)
+        return kb.to(rt.device)
+
+    def query_embeddings(self, queries: Queries, rt, batches: EvalBatches) -> torch.Tensor:
+        """``Q×D`` normalised image embeddings of the queries."""
+        return image_embeddings(self.module, self.image_source(queries, rt.device), batches.images, rt)
+
     def scores(self, queries: Queries, candidates: torch.Tensor | None, rt, batches: EvalBatches, desc: str = "visual-text") -> torch.Tensor:
         """``Q×C`` cosines (``candidates`` None: every KB entity, in KB order)."""
-        images = self.image_source(queries, rt.device)
-        kb = self.kb_embeddings if self.kb_embeddings is not None else self.embed_kb(rt, batches)
-        kb = kb.to(rt.device)
-        width = len(self.kb) if candidates is None else candidates.shape[1]
-        parts = []
-        for start, stop in query_chunks(len(images), width, batches.chunk_pairs):
-            chunk = ImageSource(images.bank, images.rows[start:stop], images.normaliser)
-            parts.append(candidate_cosines(image_embeddings(self.module, chunk, batches.images, rt), kb,
-                                           None if candidates is None else candidates[start:stop]))
-        return torch.cat(parts) if parts else torch.zeros((0, width))
+        return self.cosines(self.query_embeddings(queries, rt, batches), candidates, rt, batches)
+
+    def cosines(self, images: torch.Tensor, candidates: torch.Tensor | None, rt, batches: EvalBatches) -> torch.Tensor:
+        """``Q×C`` cosines of query embeddings ``images`` (:meth:`query_embeddings`); each product holds at most
+        ``batches.chunk_pairs`` (query, entity) cosines, whatever the width of the candidate rows."""
+        kb = self.kb_matrix(rt, batches)
+        parts = [candidate_cosines(images[start:stop], kb, None if candidates is None else candidates[start:stop])
+                 for start, stop in query_chunks(len(images), len(kb), batches.chunk_pairs)]
+        return torch.cat(parts) if parts else torch.zeros((0, len(self.kb) if candidates is None else candidates.shape[1]))
 
     def loss(self, queries: Queries, gold: torch.Tensor, pools: torch.Tensor, negatives: int, rt):
         """InfoNCE over in-batch golds plus ``negatives`` hard candidate negatives per image."""
@@ -236,7 +269,7 @@ class VisualScorer(Scorer):
             if emb.shape == (len(kb), module.clip.config.projection_dim):  # otherwise they are recomputed from the weights
                 embeddings = emb.float().to(device)
         return cls(module, tokenizer, kb, label_length=config.clip_label_length, image_mean=config.image_mean, image_std=config.image_std,
-                   kb_embeddings=embeddings)
+                   kb_embeddings=embeddings, prompts=config.prompts)
 
 
 class LexicalScorer(Scorer):
@@ -266,7 +299,7 @@ class LexicalScorer(Scorer):
         """``Q×C`` BM25 scores (``candidates`` None: every KB entity, in KB order)."""
         if queries.texts is None:
             raise EmmelError("the lexical model scores the mention's text: give it")
-        return self.index.scores(queries.texts, candidates)
+        return self.index.scores(queries.texts, candidates, budget=batches.lexical)  # memory: the postings a chunk touches
 
     def save_pretrained(self, folder: Path, link_from: Path | None = None) -> None:
         target = folder / self.folder

@@ -88,21 +88,34 @@ def default_tokenizer(corpus: Iterable[str] | None = None, *, restrict_to_corpus
     return small, f"character vocabulary of {len(small)} tokens built from the dataset (cn_clip not installed)"
 
 
-def load_tokenizer(folder: str | Path):
-    """The tokenizer saved in a model folder (tokenizer.json / vocab.txt), or None when it has none."""
+# Files from which transformers' AutoTokenizer builds a folder's own tokenizer (with config.json naming its family).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "sentencepiece.bpe.model", "spiece.model")
+BPE_FILES = ("vocab.json", "merges.txt")  # a BPE tokenizer without tokenizer.json needs both
+
+
+def load_tokenizer(folder: str | Path, what: str = "tokenizer"):
+    """The tokenizer saved in a model folder (tokenizer.json, vocab.json + merges.txt, SentencePiece,
+    vocab.txt), or None when it has none; an incomplete BPE tokenizer is a one-line error naming the missing file."""
     folder = Path(folder)
-    if (folder / "tokenizer.json").is_file() or (folder / "tokenizer_config.json").is_file():
+    if not (folder / "tokenizer.json").is_file():
+        present = [name for name in BPE_FILES if (folder / name).is_file()]
+        if len(present) == 1:
+            missing = next(name for name in BPE_FILES if name not in present)
+            raise EmmelError(f"{what}: the BPE tokenizer is incomplete: {present[0]} without {missing} (and no tokenizer.json)",
+                             path=folder / missing)
+    if any((folder / name).is_file() for name in TOKENIZER_FILES):
         from transformers import AutoTokenizer
 
         from baseline.safe_load import pretrained
 
         try:
-            return pretrained(AutoTokenizer, folder, "tokenizer")
+            return pretrained(AutoTokenizer, folder, what)
         except EmmelError:
             raise
         except Exception as exc:  # a broken tokenizer file: say which folder
             if not (folder / "vocab.txt").is_file():
-                raise EmmelError(f"cannot load the tokenizer ({type(exc).__name__}: {exc})", path=folder) from None
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                raise EmmelError(f"{what}: cannot load the tokenizer ({type(exc).__name__}: {first})", path=folder) from None
     if (folder / "vocab.txt").is_file():
         return tokenizer_from_vocab(folder / "vocab.txt")
     return None

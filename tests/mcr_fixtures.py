@@ -92,3 +92,125 @@ def save_cnclip_checkpoint(model, path: Path) -> Path:
     state = {"module." + k: v.detach().half() for k, v in model.state_dict().items()}
     torch.save({"epoch": 1, "step": 10, "name": "tiny", "state_dict": state}, str(path))
     return Path(path)
+
+
+# ---------------------------------------------------------------- English / multilingual checkpoints
+# A small English corpus the tiny tokenizers are trained on (plus whatever text a test adds), so that
+# every word of the test data splits into known pieces, as with a real vocabulary.
+ENGLISH = ("a photo of the Eiffel Tower in Paris", "Barack Obama speaks in Washington", "George Washington resigned his commission",
+           "Otto Weininger was an Austrian philosopher", "the red dog runs across the park", "a picture of an image showing a photograph",
+           "a good close-up photo", "Entity number 0123456789 Wikidata item")
+
+
+def _bpe(corpus, *, end_of_word: str | None, specials: list[str], size: int):
+    """A byte-level BPE trained with the tokenizers library: ``(vocab dict, merges list)``."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    model = models.BPE(end_of_word_suffix=end_of_word) if end_of_word else models.BPE()
+    tok = Tokenizer(model)
+    if end_of_word:  # CLIP lower-cases
+        tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    extra = {"end_of_word_suffix": end_of_word} if end_of_word else {}
+    trainer = trainers.BpeTrainer(vocab_size=size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False, **extra)
+    tok.train_from_iterator(list(corpus) * 3, trainer)
+    import json
+
+    state = json.loads(tok.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["merges"]]
+    return state["vocab"], merges
+
+
+def _write_bpe_files(folder: Path, vocab: dict, merges: list) -> None:
+    """vocab.json + merges.txt exactly as released BPE checkpoints ship them."""
+    import json
+
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8")
+
+
+def tiny_clip_folder(folder: Path, corpus=(), *, layout: str = "b32", seed: int = 0, tokenizer_json: bool = False) -> Path:
+    """A transformers ``CLIPModel`` folder laid out like openai/clip-vit-base-patch32 (``layout="b32"``) or
+    clip-vit-large-patch14 (``"l14"``: patch 14, wider vision than text tower): config.json with the legacy
+    ``eos_token_id`` 2 (CLIP then pools at the largest id), safetensors weights, CLIP's BPE tokenizer as
+    ``vocab.json`` + ``merges.txt`` (``</w>`` word ends, ``<|startoftext|>``/``<|endoftext|>`` last in the
+    vocabulary as in the release), tokenizer_config.json, special_tokens_map.json, preprocessor_config.json."""
+    import json
+
+    from transformers import CLIPConfig, CLIPModel
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab, merges = _bpe([*ENGLISH, *corpus], end_of_word="</w>", specials=[], size=400)
+    from tokenizers.pre_tokenizers import ByteLevel
+
+    tokens = sorted(vocab, key=vocab.get)
+    tokens += [c + "</w>" for c in sorted(ByteLevel.alphabet()) if c + "</w>" not in vocab]  # every byte as a word end, as in CLIP's
+    vocab = {t: i for i, t in enumerate(tokens)}
+    vocab["<|startoftext|>"], vocab["<|endoftext|>"] = len(vocab), len(vocab) + 1
+    _write_bpe_files(folder, vocab, merges)
+    (folder / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "do_lower_case": True, "errors": "replace",
+        "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}), encoding="utf-8")
+    (folder / "special_tokens_map.json").write_text(json.dumps({
+        "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}), encoding="utf-8")
+    (folder / "preprocessor_config.json").write_text(json.dumps({
+        "crop_size": 32, "do_center_crop": True, "do_normalize": True, "do_resize": True, "feature_extractor_type": "CLIPFeatureExtractor",
+        "image_mean": list(CLIP_MEAN_STD[0]), "image_std": list(CLIP_MEAN_STD[1]), "resample": 3, "size": 32}), encoding="utf-8")
+    vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8)
+    text = dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                max_position_embeddings=77, bos_token_id=0, eos_token_id=2, pad_token_id=1)
+    if layout == "l14":
+        vision.update(hidden_size=48, intermediate_size=96, image_size=28, patch_size=14)
+    torch.manual_seed(seed)
+    CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).save_pretrained(str(folder))
+    if tokenizer_json:
+        from transformers import AutoTokenizer
+
+        AutoTokenizer.from_pretrained(str(folder)).save_pretrained(str(folder))
+    return folder
+
+
+CLIP_MEAN_STD = ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711))
+
+
+def tiny_roberta_folder(folder: Path, corpus=(), *, seed: int = 0) -> Path:
+    """A ``RobertaForMaskedLM`` folder laid out like roberta-base: pad id 1 (positions count from it), one
+    token type, a byte-level BPE tokenizer (``vocab.json`` + ``merges.txt`` + tokenizer.json)."""
+    from transformers import RobertaConfig, RobertaForMaskedLM, RobertaTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab, merges = _bpe([*ENGLISH, *corpus], end_of_word=None, specials=["<s>", "<pad>", "</s>", "<unk>"], size=400)
+    vocab["<mask>"] = len(vocab)
+    _write_bpe_files(folder, vocab, merges)
+    RobertaTokenizer(vocab=vocab, merges=merges).save_pretrained(str(folder))
+    torch.manual_seed(seed)
+    config = RobertaConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                           max_position_embeddings=162, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    RobertaForMaskedLM(config).save_pretrained(str(folder))
+    return folder
+
+
+def tiny_xlmr_folder(folder: Path, corpus=(), *, seed: int = 0) -> Path:
+    """An ``XLMRobertaForMaskedLM`` folder with a SentencePiece-style unigram tokenizer (trained with the
+    tokenizers library, ``▁`` word starts; saved as tokenizer.json, as converted XLM-R checkpoints are)."""
+    import json
+
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM, XLMRobertaTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tok = Tokenizer(models.Unigram())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    trainer = trainers.UnigramTrainer(vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>"], unk_token="<unk>", show_progress=False)
+    tok.train_from_iterator([*ENGLISH, *corpus] * 3, trainer)
+    pieces = [tuple(p) for p in json.loads(tok.to_str())["model"]["vocab"]] + [("<mask>", 0.0)]
+    XLMRobertaTokenizer(vocab=pieces).save_pretrained(str(folder))
+    torch.manual_seed(seed)
+    config = XLMRobertaConfig(vocab_size=len(pieces), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64,
+                              max_position_embeddings=162, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    XLMRobertaForMaskedLM(config).save_pretrained(str(folder))
+    return folder

@@ -68,7 +68,7 @@ def _one_line_error(call, pattern: str) -> str:
 
 def test_wrong_architectures_are_refused_in_one_line(tmp_path):
     bert, clip = tiny_bert_folder(tmp_path / "bert"), tiny_hf_clip_folder(tmp_path / "clip")
-    message = _one_line_error(lambda: load_clip(bert), "expected a ChineseCLIPModel checkpoint, found model_type 'bert'")
+    message = _one_line_error(lambda: load_clip(bert), "expected a ChineseCLIPModel or CLIPModel checkpoint, found model_type 'bert'")
     assert str(bert) in message
     _one_line_error(lambda: load_text_encoder(clip), "expected a BERT/RoBERTa checkpoint, found model_type 'chinese_clip'")
     _one_line_error(lambda: load_text_encoder(tmp_path), "no config.json")

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from baseline.images import ImageSource
 from baseline.negatives import NegativeSampler, draw
-from baseline.pairs import LabelSide, SpecialIds, TokenTable
+from baseline.pairs import LabelSide, Template, TokenTable
 from baseline.runtime import Runtime
 from baseline.train import visual_loss_fn
 
@@ -29,6 +29,9 @@ class LookupModel(torch.nn.Module):
         return torch.tensor(10.0)
 
 
+BERT_LIKE = Template(prefix=(1,), middle=(2,), suffix=(2,), single_prefix=(1,), single_suffix=(2,), pad=0)  # [CLS]=1 [SEP]=2
+
+
 def _setup(n_negatives: int):
     torch.manual_seed(0)
     labels = F.normalize(torch.randn(E, D), dim=-1)
@@ -36,7 +39,7 @@ def _setup(n_negatives: int):
     images = torch.randn(5, D)
     gold = torch.tensor([0, 0, 1, 2, 3])  # rows 0 and 1: two samples of the same entity
     pools = torch.tensor([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4]])  # never the entity itself
-    loss = visual_loss_fn(LookupModel(labels), ImageSource(images, torch.arange(5), lambda x: x), LabelSide(table, table.lengths, SpecialIds(1, 2, 0), 8),
+    loss = visual_loss_fn(LookupModel(labels), ImageSource(images, torch.arange(5), lambda x: x), LabelSide(table, table.lengths, BERT_LIKE, 8),
                           gold, NegativeSampler(pools, E, n_negatives), Runtime.create("cpu", False, False))
     return labels, images, gold, pools, loss
 

@@ -26,7 +26,7 @@ def test_metrics_match_a_hand_computed_case():
     assert ranks.tolist() == [1, 2, 3, 3]
     assert top_k(ranks, (1, 2, 3)) == {"top1": 25.0, "top2": 50.0, "top3": 100.0}
     mrr = (1 + 1 / 2 + 1 / 3 + 1 / 3) / 4 * 100
-    assert hits_mrr(ranks, (1, 3)) == {"h1": 25.0, "h3": 100.0, "mrr": round(mrr, 2)}
+    assert hits_mrr(ranks, (1, 3)) == {"h1": 25.0, "h3": 100.0, "mr": 2.25, "mrr": round(mrr, 2)}  # MR = (1+2+3+3)/4
 
 
 def test_padding_never_outranks_the_gold():
@@ -122,7 +122,7 @@ def test_hard_pools_follow_the_label_rules_of_the_build():
 
 
 def test_pair_packing_equals_the_tokenizer():
-    from baseline.pairs import SpecialIds, pack_pairs, pair_width, single, token_table
+    from baseline.pairs import Template, pack_pairs, pair_width, single, token_table
     from tests.mcr_fixtures import HAVE_CNCLIP, vocab_tokenizer
 
     if not HAVE_CNCLIP:
@@ -132,8 +132,8 @@ def test_pair_packing_equals_the_tokenizer():
     texts = ["湘西老艺人展示作品。", "ABC 2023年 节日活动现场，传统美术。"]
     lt, tt = token_table(tok, labels, 32), token_table(tok, texts, 128)
     li, ti = torch.tensor([0, 1, 2, 0]), torch.tensor([0, 0, 1, 1])
-    special = SpecialIds.of(tok)
-    ids, mask, types = pack_pairs(lt, tt, li, ti, special, 128, pair_width(lt.lengths[li], tt.lengths[ti], 128))
+    special = Template.of(tok)
+    ids, mask, types = pack_pairs(lt, tt, li, ti, special, 128, pair_width(lt.lengths[li], tt.lengths[ti], 128, special.pair_specials))
     for p in range(4):
         ref = tok(labels[li[p]], texts[ti[p]])
         n = len(ref["input_ids"])

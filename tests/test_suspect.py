@@ -21,7 +21,7 @@ from emmel.io import read_json, read_jsonl
 from emmel.schema import Sample
 from emmel.suspect import REASON, PairScores, judge
 from tests.dataset_factory import make_dataset
-from tests.mcr_fixtures import HAVE_CNCLIP, tiny_hf_clip_folder
+from tests.mcr_fixtures import HAVE_CNCLIP, tiny_clip_folder, tiny_hf_clip_folder
 from tests.synth.swapped import write_swapped_dataset, write_swapped_source
 
 pytestmark = pytest.mark.usefixtures("restore_torch_threads")  # the tests run CLIP with --threads 1
@@ -144,6 +144,23 @@ def test_flagged_version_keeps_everything_else_and_says_which_model_and_fit(fixt
     capsys.readouterr()
     assert main(["stats", str(fixture.flagged)]) == 0
     assert f"suspect pairs: {summary['flagged']} of {summary['scored']} samples flagged by {summary['model']}" in capsys.readouterr().out
+
+
+def test_an_english_clip_folder_scores_with_its_own_tokenizer_and_crop(fixture, tmp_path):
+    """A CLIPModel folder (BPE tokenizer, centre crop, other special tokens) flags through the same scorer."""
+    from baseline.mismatch import ClipPairScorer
+
+    source = Dataset.load(fixture.data)
+    clip = tiny_clip_folder(tmp_path / "english clip", [s.text for s in source.all_samples()], seed=2)
+    scorer = ClipPairScorer(clip, threads=1, log=lambda line: None)
+    assert scorer.crop and scorer.template.single_specials == 2
+    assert main(["flag", str(fixture.data), "--clip-model", str(clip), "--threads", "1", "--out", str(tmp_path / "F")]) == 0
+    summary = read_json(tmp_path / "F" / "manifest.json")["suspect"]
+    assert summary["model"] == f"transformers CLIPModel folder {clip}" and summary["fit"] is None
+    assert summary["scored"] == sum(1 for _ in source.all_samples())
+    scores = [s.suspect for s in Dataset.load(tmp_path / "F").all_samples() if s.suspect]
+    assert len({x["image_text"] for x in scores}) > 1 and len({x["image_label"] for x in scores}) > 1  # real cosines, not one constant
+    check(tmp_path / "F")
 
 
 @needs_vocab

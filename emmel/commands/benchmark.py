@@ -27,6 +27,7 @@ def preset_defaults(name: str) -> str:
 
 def add_arguments(parser) -> None:
     from baseline.config import MODEL_NAMES, NORMALIZATIONS, PRESETS, BenchmarkConfig, TrainConfig
+    from baseline.prompts import PROMPT_SETS
 
     default = BenchmarkConfig.default
     paper = TrainConfig.for_preset(None)
@@ -37,8 +38,13 @@ def add_arguments(parser) -> None:
                         help=f"fusion weight of the visual-text score in [0,1], or 'auto' (grid on dev) (default: {default('alpha')})")
     parser.add_argument("--normalization", default=default("normalization"), choices=list(NORMALIZATIONS),
                         help=f"how the two scores are put on one scale before mixing (default: {default('normalization')}, over the candidates)")
-    parser.add_argument("--text-model", metavar="DIR", help="local BERT/RoBERTa checkpoint folder (e.g. hfl/chinese-roberta-wwm-ext)")
-    parser.add_argument("--clip-model", metavar="PATH", help="local ChineseCLIPModel folder or original Chinese-CLIP .pt checkpoint")
+    parser.add_argument("--text-model", metavar="DIR",
+                        help="local BERT/RoBERTa/XLM-R checkpoint folder with its own tokenizer (e.g. hfl/chinese-roberta-wwm-ext, roberta-base)")
+    parser.add_argument("--clip-model", metavar="PATH",
+                        help="local ChineseCLIPModel or CLIPModel folder (e.g. openai/clip-vit-base-patch32), or an original Chinese-CLIP .pt checkpoint")
+    parser.add_argument("--prompts", default=default("prompts"), metavar="NAME|FILE",
+                        help=f"zero-shot CLIP's prompt templates, averaged: auto (by the dataset's language), {', '.join(PROMPT_SETS)}, "
+                             f"or a file with one template a line, {{}} where the label goes (default: {default('prompts')})")
     parser.add_argument("--preset", default=default("preset"), choices=list(PRESETS),
                         help=f"random-initialised model size used for modules without a checkpoint (default: {default('preset')})")
     parser.add_argument("--device", help=f"cpu or cuda (default: {paper.device})")
@@ -52,7 +58,11 @@ def add_arguments(parser) -> None:
                         help=f"hard candidate negatives per image for the visual-text InfoNCE ({preset_defaults('clip_negatives')})")
     parser.add_argument("--seed", type=int, help=f"random seed (default: {paper.seed})")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's; 1 is fastest on a busy shared machine)")
-    parser.add_argument("--full-kb", action="store_true", help="also rank test queries against the whole KB (H@1/3/5/10, MRR)")
+    parser.add_argument("--full-kb", action="store_true",
+                        help="also rank the test queries against the whole KB (MIMIC's protocol: H@1/3/5/10/20, MR, MRR)")
+    parser.add_argument("--shortlist", type=int, default=default("shortlist"), metavar="K",
+                        help="--full-kb: the cross-encoder reranks the top K of each retriever (BM25 over names; the visual "
+                             f"bi-encoder); a gold outside ranks after them by the first-stage score (default: {default('shortlist')})")
     parser.add_argument("--no-bf16", action="store_true", help="run CUDA in fp32 instead of bf16 autocast")
     parser.add_argument("--compile", action="store_true", help="torch.compile the encoders (CUDA)")
     parser.add_argument("--out", help="output folder (default: DATASET-benchmark beside the dataset)")
@@ -86,8 +96,8 @@ def run(args) -> int:
             raise EmmelError(f"--alpha must be a number in [0, 1] or 'auto', got {args.alpha!r}") from None
     cfg = BenchmarkConfig(
         dataset=args.dataset, models=[m.strip() for m in args.models.split(",") if m.strip()], alpha=alpha,
-        normalization=args.normalization, text_model=args.text_model, clip_model=args.clip_model, preset=args.preset,
-        full_kb=args.full_kb, out=args.out, overwrite=args.overwrite, save_models=not args.no_save_models,
+        normalization=args.normalization, text_model=args.text_model, clip_model=args.clip_model, preset=args.preset, prompts=args.prompts,
+        full_kb=args.full_kb, shortlist=args.shortlist, out=args.out, overwrite=args.overwrite, save_models=not args.no_save_models,
         progress=sys.stderr.isatty(), threads=args.threads, train=train_settings(args), distributed=requested(),
     )
     report = run_benchmark(cfg, log=lambda line: print(line, file=sys.stderr))

@@ -9,7 +9,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("target", metavar="DATASET_OR_MODEL",
                         help="a saved model folder, an `emmel benchmark` output folder, or a dataset folder with its benchmark output beside it")
     parser.add_argument("--image", help="image of the mention")
-    parser.add_argument("--text", required=True, help="description of the mention")
+    parser.add_argument("--text", required=True, help="description of the mention (the sentence it occurs in)")
+    parser.add_argument("--mention", default="", help="the mention string inside --text, where known (joins the text-text input, "
+                                                      "and is what the lexical retriever looks up)")
     parser.add_argument("-k", type=int, default=LINK_TOP_K, help=f"how many entities to list (default: {LINK_TOP_K})")
     parser.add_argument("--model", default=LINK_MODEL,
                         help=f"which trained model of a benchmark output to use, one of {', '.join(MODEL_NAMES)} (default: {LINK_MODEL})")
@@ -28,7 +30,7 @@ def run(args) -> int:
 
         torch.set_num_threads(args.threads)
     model, folder = load_for_link(args.target, args.model, args.device)
-    rows = model.link(args.image, args.text, args.k)
+    rows = model.link(args.image, args.text, args.k, mention=args.mention)
     if args.json:
         for row in rows:
             print(dumps(row))
