@@ -14,6 +14,7 @@ NIL = "NIL"  # the "none of these" option, always the last candidate of a task
 NIL_DISPLAY = "以上都不是 none of these (NIL)"
 
 CURRENT_LINK_MODEL = "emmel-current-link"  # model_version of the pre-annotation "current link"
+ORDERS = ("dataset", "uncertainty")  # task order of an export: split then id, or the model's least sure samples first
 REJECTED_REASON = "annotator_rejected"  # Reject.reason of samples an annotator rejected
 NIL_REASON = "annotator_nil"  # Reject.reason of samples whose entity is not in the KB
 

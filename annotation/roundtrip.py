@@ -15,14 +15,19 @@ from emmel.io import check_output, check_output_file, sha256_file, write_output_
 from emmel.schema import SPLITS
 
 
-def make_tasks(dataset, *, splits=SPLITS, images: ImageURLs, predictions: str | Path | None = None) -> list[dict]:
-    """Task JSON for the original samples of ``splits``; bad image paths are errors naming the sample."""
+def make_tasks(dataset, *, splits=SPLITS, images: ImageURLs, predictions: str | Path | None = None, order: str = "dataset",
+               problems: list[str] | None = None) -> list[dict]:
+    """Task JSON for the original samples of ``splits``; bad image paths are errors naming the sample.
+    ``order="uncertainty"`` (needs ``predictions``) puts the samples the model is least sure of first;
+    ``problems`` collects one line per prediction that could not be used as given."""
     unknown = [s for s in splits if s not in SPLITS]
     if unknown:
         raise EmmelError(f"unknown split {unknown[0]!r} (choose from {', '.join(SPLITS)})")
-    rankings = read_predictions(predictions, dataset) if predictions else None
+    if order == "uncertainty" and not predictions:
+        raise EmmelError("--order uncertainty needs --predictions (a model's ranking says how sure it is)")
+    rankings = read_predictions(predictions, dataset, problems) if predictions else None
     try:
-        tasks = build_tasks(dataset, splits, URLMaker(dataset.root, images), rankings)
+        tasks = build_tasks(dataset, splits, URLMaker(dataset.root, images), rankings, order=order, problems=problems)
     except ImageError as exc:
         raise EmmelError(str(exc), path=dataset.root) from None
     if not tasks:

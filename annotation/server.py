@@ -76,13 +76,14 @@ def api(action: str, url: str):
         raise EmmelError(f"{action}: cannot reach Label Studio ({type(exc).__name__}: {exc})", path=url) from None
 
 
-def push(dataset_dir: str | Path, url: str, *, images: ImageURLs, splits=SPLITS, predictions=None, title: str | None = None) -> dict:
+def push(dataset_dir: str | Path, url: str, *, images: ImageURLs, splits=SPLITS, predictions=None, title: str | None = None,
+         order: str = "dataset", problems: list[str] | None = None) -> dict:
     """Create a project with the labeling config, attach local-files storage when local images are
     used, and import one task per sample (with its pre-annotation). Returns ids and counts."""
     from emmel.dataset import Dataset
 
     dataset = Dataset.load(dataset_dir)
-    tasks = make_tasks(dataset, splits=splits, images=images, predictions=predictions)
+    tasks = make_tasks(dataset, splits=splits, images=images, predictions=predictions, order=order, problems=problems)
     versions = Counter(t["predictions"][0]["model_version"] for t in tasks)
     model_version = min(versions, key=lambda v: (-versions[v], v))  # the most common pre-annotation
     name = dataset.meta.get("name", "EMMEL")

@@ -110,9 +110,14 @@ class EvalSet:
     gold: torch.Tensor  # each query's gold column
 
 
-def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict | None:
+def run_benchmark(cfg: BenchmarkConfig, log=print, extra_outputs=()) -> dict | None:
     """Run everything; writes the output folder and returns the results dict (also ``results.json``).
 
+    With ``cfg.seeds`` N > 1 the whole run (encoders, training, α) is repeated with seeds
+    ``seed, seed + 1, …`` and every metric is reported as mean and standard deviation
+    (:func:`combine_seeds`); the saved models and the predictions are the first seed's.
+    ``extra_outputs``: functions ``(folder, results)`` that add files to the output folder before it
+    is published (the command wires in the HTML report this way).
     With ``cfg.distributed`` every torchrun rank trains its shard of each batch; rank 0 alone scores,
     writes and returns the results, the other ranks return None.
     """
@@ -121,14 +126,23 @@ def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict | None:
 
     started = time.perf_counter()
     dist = DistContext.from_env(cfg.train.device) if cfg.distributed else DistContext()
+    runs, reports = [], []
     try:
-        run = Benchmark(cfg, log if dist.is_main else (lambda line: None), dist)
-        run.train()
+        say = log if dist.is_main else (lambda line: None)
+        for number, seed in enumerate(cfg.seed_list, start=1):
+            if cfg.seeds > 1:
+                say(f"--- seed {seed} (run {number} of {cfg.seeds})")
+            run = Benchmark(cfg.for_seed(seed), say, dist)
+            run.train()
+            if dist.is_main:
+                run.evaluate()
+                reports.append(run.report())
+            runs = runs or [run]  # the first seed's run: its models and predictions are written
         if dist.is_main:
-            run.evaluate()
-            report = run.report()
-            write_outputs(run.out, report, run.save_models if cfg.save_models else (lambda folder: None), overwrite=cfg.overwrite,
-                          inputs=cfg.inputs)
+            first = runs[0]
+            report = combine_seeds(reports)
+            write_outputs(first.out, report, first.save_models if cfg.save_models else (lambda folder: None), overwrite=cfg.overwrite,
+                          inputs=cfg.inputs, predictions=first.predictions(), extra=extra_outputs)
     except BaseException:
         dist.close(wait=False)  # no barrier: the other ranks may be inside a collective; torchrun stops them
         raise
@@ -136,8 +150,39 @@ def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict | None:
     if not dist.is_main:
         return None
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
-    report["out"] = str(run.out)
+    report["out"] = str(runs[0].out)
     return report
+
+
+def combine_seeds(reports: list[dict]) -> dict:
+    """One results dict from the runs of several seeds: every metric of ``results`` becomes the mean
+    over the seeds, ``std`` holds the sample standard deviations (n − 1) and ``seeds`` each run's own
+    values; the rest (α sweep, training curves) is the first seed's, with every seed's α and
+    training summary under ``seed_runs``. One seed: its report, with ``seeds`` added."""
+    from baseline.metrics import mean_std
+
+    first = reports[0]
+    seeds = [r["settings"]["train"]["seed"] for r in reports]
+    combined = {**first, "seeds": seeds}
+    if len(reports) == 1:
+        return combined
+    results = {}
+    for name, row in first["results"].items():
+        out = {key: value for key, value in row.items() if key == "paper"}
+        out["std"] = {}
+        for split, metrics in row.items():
+            if split == "paper":
+                continue
+            pairs = {metric: mean_std([r["results"][name][split][metric] for r in reports]) for metric in metrics}
+            out[split] = {metric: mean for metric, (mean, _) in pairs.items()}
+            out["std"][split] = {metric: std for metric, (_, std) in pairs.items()}
+        out["seeds"] = [{"seed": seed, **{k: v for k, v in r["results"][name].items() if k != "paper"}} for seed, r in zip(seeds, reports)]
+        results[name] = out
+    combined["results"] = results
+    combined["seed_runs"] = [{"seed": seed, "alpha": (r["alpha"] or {}).get("alpha"),
+                              "training": {k: {"best_epoch": v["best_epoch"], "best_dev_top1": v["best_dev_top1"]} for k, v in r["training"].items()}}
+                             for seed, r in zip(seeds, reports)]
+    return combined
 
 
 class Benchmark:
@@ -321,6 +366,21 @@ class Benchmark:
                                 "numbers": {k.name: list(k.paper) for k in MODEL_KINDS.values() if k.paper}},
             **extra,
         }
+
+    def predictions(self) -> dict[str, list]:
+        """File name → the :class:`emmel.predictions.Prediction` of every test query, per model and protocol."""
+        from baseline.predictions import predictions
+        from emmel.predictions import file_name
+
+        test = self.splits["test"]
+        gold_ids = [self.kb.ids[p] for p in test.gold.tolist()]
+        out = {}
+        for kind in self.kinds:
+            for name, protocol in (("test", "candidates"), ("kb", "kb")):
+                if name in self.scores[kind.name]:
+                    out[file_name(kind.name, protocol)] = predictions(self.scores[kind.name][name], self.evalsets[name].gold, test.sample_ids,
+                                                                      gold_ids, self.kb.ids, protocol)
+        return out
 
     def save_models(self, folder: Path) -> None:
         """One folder per model; a module already saved (``mcr``'s, for the ablations) is hard-linked, not copied."""

@@ -11,11 +11,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from baseline.config import MODEL_KINDS, MODEL_NAMES
-from emmel.io import atomic_directory, atomic_write_bytes, atomic_write_text, write_json
+from emmel.io import atomic_directory, atomic_write_bytes, atomic_write_text, write_json, write_jsonl
 from emmel.stats import format_table
 
 KIND = "benchmark"  # the output kind in the results folder's emmel.io.MARKER
 PAPER_NOTE = "Paper columns: the numbers the EMMEL paper reports on EMMEL (Table 3), for reference only; they were not produced by this run."
+
+
+def cell(result: dict, split: str, metric: str) -> str:
+    """``77.8``, or ``77.8 ± 3.1`` (mean ± standard deviation) for a run over several seeds."""
+    value = f"{result[split][metric]:.1f}"
+    std = result.get("std", {}).get(split)
+    return f"{value} ± {std[metric]:.1f}" if std else value
 
 
 def results_table(report: dict) -> str:
@@ -27,10 +34,10 @@ def results_table(report: dict) -> str:
         if result is None:
             continue
         row = {"model": MODEL_KINDS[name].display}
-        row.update({f"Top-{k}": f"{result['test'][f'top{k}']:.1f}" for k in (1, 5, 10)})
+        row.update({f"Top-{k}": cell(result, "test", f"top{k}") for k in (1, 5, 10)})
         if has_kb and "kb" in result:
-            row.update({f"KB H@{k}": f"{result['kb'][f'h{k}']:.1f}" for k in (1, 3, 5, 10)})
-            row["KB MRR"] = f"{result['kb']['mrr']:.1f}"
+            row.update({f"KB H@{k}": cell(result, "kb", f"h{k}") for k in (1, 3, 5, 10)})
+            row["KB MRR"] = cell(result, "kb", "mrr")
         if "paper" in result:
             row.update({f"paper Top-{k}": f"{result['paper'][f'top{k}']:.1f}" for k in (1, 5, 10)})
         rows.append(row)
@@ -51,12 +58,17 @@ def summary(report: dict) -> str:
         if source:
             lines.append(f"- {module}: {source}")
     lines += ["", results_table(report), "", PAPER_NOTE]
+    seeds = report.get("seeds", [])
+    if len(seeds) > 1:
+        alphas = ", ".join(f"{r['alpha']:.2f}" for r in report["seed_runs"] if r["alpha"] is not None)
+        lines.append(f"Mean ± standard deviation (n − 1) over {len(seeds)} runs with seeds {', '.join(map(str, seeds))}"
+                     f"{f' (α chosen per run: {alphas})' if alphas else ''}; models/ and predictions/ hold the first seed's run.")
     if d["lambda"] <= 10:
         lines.append(f"Top-k is 100 by construction for k ≥ λ = {d['lambda']}.")
     if report.get("alpha"):
         a = report["alpha"]
         lines.append(f"MCR fusion: y = α·S_v + (1 − α)·S_t with {a['normalization']} normalisation per candidate list, "
-                     f"α = {a['alpha']:.2f} ({a['mode']}; best on dev: {a['dev_best_alpha']:.2f}).")
+                     f"α = {a['alpha']:.2f} ({a['mode']}; best on dev: {a['dev_best_alpha']:.2f}){' in the first run' if len(seeds) > 1 else ''}.")
     if any("kb" in r for r in report["results"].values()):
         lines.append("KB columns: H@k and MRR (%) of the test queries ranked against the whole KB (MIMIC protocol).")
     return "\n".join(lines)
@@ -83,7 +95,9 @@ def ablation_png(report: dict) -> bytes:
     width = 0.26
     for j, k in enumerate((1, 5, 10)):
         values = [report["results"][n]["test"][f"top{k}"] for n in names]
-        ax.bar([i + (j - 1) * width for i in range(len(names))], values, width, label=f"Top-{k} (this run)")
+        errors = [report["results"][n].get("std", {}).get("test", {}).get(f"top{k}", 0.0) for n in names]
+        ax.bar([i + (j - 1) * width for i in range(len(names))], values, width, label=f"Top-{k} (this run)",
+               yerr=errors if any(errors) else None, capsize=2)
     marked = [i for i, n in enumerate(names) if "paper" in report["results"][n]]
     ax.scatter([i - width for i in marked], [report["results"][names[i]]["paper"]["top1"] for i in marked], marker="_", s=300,
                color="black", linewidths=2, zorder=3, label="Top-1 reported in the paper (reference)")
@@ -121,12 +135,23 @@ def alpha_png(report: dict) -> bytes:
     return _png(fig)
 
 
-def write_outputs(out: Path, report: dict, save_models: Callable[[Path], None], *, overwrite: bool, inputs=()) -> Path:
+def write_outputs(out: Path, report: dict, save_models: Callable[[Path], None], *, overwrite: bool, inputs=(),
+                  predictions: dict[str, list] | None = None, extra=()) -> Path:
+    """The output folder, atomically: results, plots, ``predictions/`` (file name → Prediction list), the
+    models, then each ``extra(folder, report)`` (files made from the others, e.g. the HTML report)."""
+    from emmel.predictions import FOLDER
+
     with atomic_directory(out, kind=KIND, overwrite=overwrite, inputs=inputs) as tmp:
         write_json(tmp / "results.json", report)
         atomic_write_text(tmp / "results.md", "# MCR benchmark\n\n" + summary(report) + "\n")
         atomic_write_bytes(tmp / "ablation.png", ablation_png(report))
         if report.get("alpha"):
             atomic_write_bytes(tmp / "alpha_sweep.png", alpha_png(report))
+        if predictions:
+            (tmp / FOLDER).mkdir()
+            for name, rows in sorted(predictions.items()):
+                write_jsonl(tmp / FOLDER / name, [p.to_dict() for p in rows])
         save_models(tmp / "models")
+        for write in extra:
+            write(tmp, report)
     return out
