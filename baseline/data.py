@@ -47,7 +47,7 @@ class Split:
     image_paths: list[Path]
     gold: torch.Tensor  # N, KB positions
     candidates: torch.Tensor | None  # N×λ KB positions, -1 pads ragged sets
-    gold_pos: torch.Tensor | None  # N, position of the gold inside its candidate row
+    gold_pos: torch.Tensor | None  # N, position of the gold inside its candidate row (-1: not in it, a miss)
 
     def __len__(self) -> int:
         return len(self.sample_ids)
@@ -88,19 +88,20 @@ def _candidate_matrix(dataset, split: str, samples, where: dict[str, int]) -> tu
     if not table:
         raise EmmelError(f"the dataset has no candidate sets for {split} (the benchmark scores the stored λ candidates; "
                          "rebuild it with `emmel build`)", path=path)
+    gold_optional = dataset.meta.get("candidates", {}).get("gold_always_included") is False  # imported lists
     rows, gold_pos = [], []
     for s in samples:
         ids = table.get(s.id)
-        if not ids:
+        if ids is None or not (ids or gold_optional):
             raise EmmelError(f"sample {s.id} has no candidate set", path=path)
         unknown = [i for i in ids if i not in where]
         if unknown:
             raise EmmelError(f"sample {s.id}: candidate {unknown[0]} is not in kb.jsonl", path=path)
-        if s.entity_id not in ids:
+        if s.entity_id not in ids and not gold_optional:
             raise EmmelError(f"sample {s.id}: the gold {s.entity_id} is not among its candidates", path=path)
         rows.append([where[i] for i in ids])
-        gold_pos.append(ids.index(s.entity_id))
-    width = max(len(r) for r in rows)
+        gold_pos.append(ids.index(s.entity_id) if s.entity_id in ids else -1)  # -1: gold not in the list, a miss
+    width = max(1, max(len(r) for r in rows))
     matrix = torch.full((len(rows), width), -1, dtype=torch.long)
     for i, r in enumerate(rows):
         matrix[i, : len(r)] = torch.tensor(r, dtype=torch.long)

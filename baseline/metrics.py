@@ -3,20 +3,25 @@
 The rank of the gold is ``1 + #(candidates scoring higher) + #(equal scores listed before it)``:
 ties are broken by list position, like a stable descending sort (candidate order is a seeded
 shuffle, so position carries no signal). Padding entries score ``-inf`` and never outrank a gold.
+An imported candidate list may lack its gold (``gold_pos`` -1): that query ranks ``MISS``.
 """
 
 from __future__ import annotations
 
 import torch
 
+MISS = torch.iinfo(torch.int64).max  # rank of a gold absent from its candidate list: outside every Top-k, 1/rank ≈ 0
+
 
 def gold_ranks(scores: torch.Tensor, gold_pos: torch.Tensor) -> torch.Tensor:
-    """1-based rank of ``scores[i, gold_pos[i]]`` within row i."""
+    """1-based rank of ``scores[i, gold_pos[i]]`` within row i; ``MISS`` where ``gold_pos[i]`` is -1."""
     scores = scores.float()
-    gold = scores.gather(1, gold_pos.view(-1, 1))
+    present = gold_pos >= 0
+    gold = scores.gather(1, gold_pos.clamp(min=0).view(-1, 1))
     index = torch.arange(scores.shape[1], device=scores.device).unsqueeze(0)
     before = (scores == gold) & (index < gold_pos.view(-1, 1))
-    return 1 + (scores > gold).sum(1) + before.sum(1)
+    ranks = 1 + (scores > gold).sum(1) + before.sum(1)
+    return torch.where(present, ranks, torch.full_like(ranks, MISS))
 
 
 def top_k(ranks: torch.Tensor, ks=(1, 5, 10)) -> dict[str, float]:

@@ -4,6 +4,14 @@ Negatives come hardest first: entities with the same base name (春节 vs 春节
 most similar labels (character bigram overlap with the gold label and with the sample's text), then
 entities of the same category, then seeded random entities. The final list is shuffled with the
 seed so the gold's position carries no signal.
+
+Scale (a 160k-entity KB, tens of thousands of samples): label similarity is scored from an
+inverted index of bigrams with numpy, and bigrams shared by more than ``POSTINGS_CAP`` labels are
+skipped (they are too common to tell entities apart and would make every query touch the whole
+KB). The seeded random fills shuffle their whole pool while it holds at most
+``EXACT_SHUFFLE_LIMIT`` entities, exactly as earlier versions did, so builds of ordinary size stay
+byte-identical; larger pools draw a bounded ``random.sample`` instead (same distribution, O(λ)
+per sample instead of O(KB)).
 """
 
 from __future__ import annotations
@@ -12,9 +20,14 @@ import hashlib
 import random
 from collections import defaultdict
 
+import numpy as np
+
 from emmel.labels import base_name
 from emmel.schema import Entity
 from emmel.text import char_ngrams
+
+POSTINGS_CAP = 5000
+EXACT_SHUFFLE_LIMIT = 5000
 
 
 class CandidateIndex:
@@ -23,28 +36,63 @@ class CandidateIndex:
     def __init__(self, kb: list[Entity]):
         self.ids = [e.id for e in kb]
         self.entities = {e.id: e for e in kb}
-        self.grams = {e.id: char_ngrams(e.label) for e in kb}
-        self.by_base: dict[str, list[str]] = defaultdict(list)
-        self.by_category: dict[str, list[str]] = defaultdict(list)
-        self.by_gram: dict[str, list[str]] = defaultdict(list)
-        for e in kb:
-            self.by_base[base_name(e.label)].append(e.id)
+        self.position = {eid: k for k, eid in enumerate(self.ids)}
+        self.grams = [char_ngrams(e.label) for e in kb]
+        self.gram_count = np.array([len(g) for g in self.grams], dtype=np.int64)
+        by_base: dict[str, list[str]] = defaultdict(list)
+        by_category: dict[str, list[str]] = defaultdict(list)
+        by_gram: dict[str, list[int]] = defaultdict(list)
+        for k, e in enumerate(kb):
+            by_base[base_name(e.label)].append(e.id)
             if e.category:
-                self.by_category[e.category].append(e.id)
-            for gram in self.grams[e.id]:
-                self.by_gram[gram].append(e.id)
+                by_category[e.category].append(e.id)
+            for gram in self.grams[k]:
+                by_gram[gram].append(k)
+        self.by_base = {key: sorted(ids) for key, ids in by_base.items()}
+        self.by_category = {key: sorted(ids) for key, ids in by_category.items()}
+        self.postings = {g: np.array(ks, dtype=np.int64) for g, ks in by_gram.items() if len(ks) <= POSTINGS_CAP}
+        self.capped = sorted(g for g, ks in by_gram.items() if len(ks) > POSTINGS_CAP)
+        order = sorted(range(len(self.ids)), key=self.ids.__getitem__)
+        self.id_rank = np.empty(len(self.ids), dtype=np.int64)  # position of each entity in id order (tie-break)
+        self.id_rank[order] = np.arange(len(self.ids))
 
-    def similar(self, grams: set[str]) -> dict[str, float]:
-        """Jaccard of bigram sets for every entity sharing at least one bigram (inverted index)."""
-        overlap: dict[str, int] = defaultdict(int)
-        for gram in grams:
-            for eid in self.by_gram.get(gram, ()):
-                overlap[eid] += 1
-        return {eid: n / (len(grams) + len(self.grams[eid]) - n) for eid, n in overlap.items()}
+    def overlap(self, grams: set[str]) -> np.ndarray:
+        """How many indexed bigrams of ``grams`` each KB label shares, by KB position."""
+        lists = [self.postings[g] for g in grams if g in self.postings]
+        if not lists:
+            return np.zeros(len(self.ids), dtype=np.int64)
+        return np.bincount(np.concatenate(lists), minlength=len(self.ids))
+
+    def most_similar(self, gold: str, text: str, count: int) -> list[str]:
+        """The ``count`` best entities by label + ½ text Jaccard similarity of bigram sets, ties by id (gold included)."""
+        label_grams, text_grams = self.grams[self.position[gold]], char_ngrams(text)
+        label_overlap, text_overlap = self.overlap(label_grams), self.overlap(text_grams)
+        hit = np.flatnonzero(label_overlap + text_overlap)
+        sizes = self.gram_count[hit]
+        scores = np.zeros(len(hit))
+        for overlap, grams, weight in ((label_overlap[hit], label_grams, 1.0), (text_overlap[hit], text_grams, 0.5)):
+            shared = overlap > 0
+            jaccard = overlap[shared] / (len(grams) + sizes[shared] - overlap[shared])
+            scores[shared] += weight * jaccard  # (×1.0 is exact: the same floats as label + 0.5·text)
+        if len(hit) > count:
+            threshold = np.partition(scores, len(scores) - count)[len(scores) - count]
+            keep = scores >= threshold  # keeps every tie at the threshold
+            hit, scores = hit[keep], scores[keep]
+        order = np.lexsort((self.id_rank[hit], -scores))
+        return [self.ids[k] for k in hit[order[:count]]]
 
 
 def _rng(seed: int, key: str) -> random.Random:
     return random.Random(int(hashlib.sha256(f"{seed}\x1f{key}".encode()).hexdigest()[:16], 16))
+
+
+def _draw(rng: random.Random, pool: list[str], count: int) -> list[str]:
+    """A seeded random order of ``pool``: the whole pool shuffled while small, else ``count`` sampled."""
+    if len(pool) <= EXACT_SHUFFLE_LIMIT:
+        pool = list(pool)
+        rng.shuffle(pool)
+        return pool
+    return rng.sample(pool, min(len(pool), count))
 
 
 def select_candidates(index: CandidateIndex, gold: str, text: str, size: int, seed: int, key: str) -> list[str]:
@@ -65,17 +113,15 @@ def select_candidates(index: CandidateIndex, gold: str, text: str, size: int, se
                 taken.add(eid)
                 chosen.append(eid)
 
-    take(sorted(index.by_base.get(base_name(entity.label), ())), size)
-    label_sim = index.similar(index.grams[gold])
-    text_sim = index.similar(char_ngrams(text))
-    scores = {eid: label_sim.get(eid, 0.0) + 0.5 * text_sim.get(eid, 0.0) for eid in set(label_sim) | set(text_sim)}
-    take(sorted(scores, key=lambda eid: (-scores[eid], eid)), max(len(chosen), size // 2))
+    take(index.by_base.get(base_name(entity.label), ()), size)
+    limit = max(len(chosen), size // 2)
+    take(index.most_similar(gold, text, limit - len(chosen) + len(taken)), limit)
     rng = _rng(seed, key)
-    same_category = sorted(index.by_category.get(entity.category, ())) if entity.category else []
-    rng.shuffle(same_category)
-    take(same_category, max(len(chosen), (3 * size) // 4))
-    rest = [eid for eid in index.ids if eid not in taken]
-    rng.shuffle(rest)
-    take(rest, size)
+    limit = max(len(chosen), (3 * size) // 4)
+    if entity.category:
+        take(_draw(rng, index.by_category.get(entity.category, []), limit - len(chosen) + len(taken)), limit)
+    small = len(index.ids) <= EXACT_SHUFFLE_LIMIT
+    rest = [eid for eid in index.ids if eid not in taken] if small else index.ids
+    take(_draw(rng, rest, size - len(chosen) + len(taken)), size)
     rng.shuffle(chosen)
     return chosen

@@ -1,14 +1,16 @@
 """The ``emmel`` command: a thin layer over the library.
 
-Each subcommand lives in ``emmel/commands/<name>.py`` with ``add_arguments(parser)`` and
-``run(args) -> int``; its one-line help is in ``COMMANDS``. A command's module is imported only
-when that command runs (some pull in torch or Scrapy), so ``emmel --help`` is fast.
+Each subcommand lives in ``emmel/commands/<name>.py`` (``<name>_.py`` for a Python keyword, PEP 8:
+``import`` -> ``import_.py``) with ``add_arguments(parser)`` and ``run(args) -> int``; its one-line
+help is in ``COMMANDS``. A command's module is imported only when that command runs (some pull in
+torch or Scrapy), so ``emmel --help`` is fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import keyword
 import os
 import sys
 
@@ -19,6 +21,7 @@ COMMANDS = {
     "crawl": "crawl intangible-cultural-heritage sites with Scrapy into a raw source",
     "ocr": "extract figures and captions from a (scanned) PDF book into a raw source",
     "build": "clean, dedup, split, augment raw sources into an EMMEL dataset",
+    "import": "import a published MEL benchmark (WikiMEL, RichpediaMEL, WikiDiverse, COCO-CN) as a dataset",
     "annotate": "Label Studio round trip: export/import tasks, push/pull to a server",
     "benchmark": "train and evaluate the MCR baseline and its ablations on a dataset",
     "link": "link one image + description to the top-k entities of a dataset's KB",
@@ -39,8 +42,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def module_name(command: str) -> str:
+    """``emmel.commands.<command>``, or ``<command>_`` for a command named like a Python keyword (PEP 8)."""
+    return f"emmel.commands.{command}{'_' if keyword.iskeyword(command) else ''}"
+
+
 def command_module(name: str):
-    return importlib.import_module(f"emmel.commands.{name}")
+    return importlib.import_module(module_name(name))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 from emmel import TOOL
 from emmel.errors import EmmelError
 from emmel.images import ImageProblem, check_image_file
-from emmel.io import atomic_directory, read_json, read_jsonl, safe_join, sha256_file, write_json, write_jsonl
+from emmel.io import atomic_directory, read_json, read_jsonl, relative_parts, safe_join, sha256_file, write_json, write_jsonl
 from emmel.schema import EVAL_SPLITS, FORMAT_VERSION, SPLITS, Entity, Reject, Sample
 
 MANIFEST = "manifest.json"
@@ -98,8 +98,12 @@ class Dataset:
         self.root = folder
         return folder
 
-    def write_into(self, tmp: Path, *, plots: bool = True) -> None:
-        """Write every file into an empty (temporary) folder; ``manifest.json`` last."""
+    def write_into(self, tmp: Path, *, plots: bool = True, digests: dict[str, str] | None = None) -> None:
+        """Write every file into an empty (temporary) folder; ``manifest.json`` last.
+
+        ``digests``: sha256 of files the caller has just written into ``tmp`` and hashed (content-
+        addressed images), so the manifest need not read them again.
+        """
         from emmel.card import write_card, write_parquet, write_plots  # heavy imports on demand
 
         tmp = Path(tmp)
@@ -118,36 +122,56 @@ class Dataset:
         if plots:
             write_plots(self, tmp)
         write_card(self, tmp)
-        write_json(tmp / MANIFEST, self.manifest(tmp))
+        write_json(tmp / MANIFEST, self.manifest(tmp, digests))
 
-    def manifest(self, folder: Path) -> dict:
+    def manifest(self, folder: Path, digests: dict[str, str] | None = None) -> dict:
         files = {}
+        known = digests or {}
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             rel = path.relative_to(folder).as_posix()
             if rel != MANIFEST and not rel.startswith("."):
-                files[rel] = sha256_file(path)
+                files[rel] = known.get(rel) or sha256_file(path)
         meta = {k: v for k, v in self.meta.items() if k != "input_records"}
         return {**meta, "counts": self.counts(), "files": files, "format_version": FORMAT_VERSION, "tool": TOOL}
 
+    def image_files(self) -> Iterable[tuple[str, str]]:
+        """``(owner, relative path)`` of every image the folder holds: samples', then entities'."""
+        for sample in self.all_samples():
+            yield f"sample {sample.id}", sample.image
+        for entity in self.kb:
+            for image in entity.images:
+                yield f"entity {entity.id}", image
+
     def _copy_images(self, tmp: Path) -> None:
         root = Path(self.root)
-        for sample in self.all_samples():
+        in_place = root.resolve() == Path(tmp).resolve()  # a build or import stored them there itself
+        for owner, image in self.image_files():
             try:
-                target, src = safe_join(tmp, sample.image), safe_join(root, sample.image)
+                if in_place:
+                    target = src = tmp.joinpath(*relative_parts(image))
+                else:
+                    target, src = safe_join(tmp, image), safe_join(root, image)
             except ValueError as exc:
-                raise EmmelError(f"sample {sample.id}: unsafe image path ({exc})", path=root) from None
+                raise EmmelError(f"{owner}: unsafe image path ({exc})", path=root) from None
             if target.exists():
                 continue
             try:
                 check_image_file(src, limits=None)  # a FIFO or folder would be linked into the new dataset
             except ImageProblem as exc:
                 state = "is missing" if exc.detail == "not found" else exc.detail
-                raise EmmelError(f"image {sample.image!r} of sample {sample.id} {state}", path=root) from None
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(src, target)
-            except OSError:
-                shutil.copyfile(src, target)
+                raise EmmelError(f"image {image!r} of {owner} {state}", path=root) from None
+            link_or_copy(src, target)
+
+
+def link_or_copy(src: Path, target: Path) -> bool:
+    """Hard-link ``src`` to ``target`` (no second copy of the bytes), copying where links fail; True if linked."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, target)
+        return True
+    except OSError:
+        shutil.copyfile(src, target)
+        return False
 
 
 def reject_key(reject: Reject) -> tuple:

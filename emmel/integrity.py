@@ -22,8 +22,10 @@ def check(folder: str | Path) -> list[str]:
     """Every integrity problem of a dataset folder, as readable lines; empty when all is well.
 
     Checks: at least one sample, schema of every file, sha256 of every file in the manifest, no stray files, split
-    disjointness (ids, images and leakage groups), entity ids resolve, candidate sets hold the
-    gold and λ distinct KB entities, augmentations only in train, and the accounting identity.
+    disjointness (ids, images and leakage groups; an imported benchmark's official splits may share
+    images), entity ids resolve, candidate sets hold the gold and λ distinct KB entities (imported
+    lists may lack the gold where the manifest declares it, and then the count of misses must match),
+    augmentations only in train, and the accounting identity.
     """
     folder = Path(folder)
     try:
@@ -34,10 +36,10 @@ def check(folder: str | Path) -> list[str]:
     listed = manifest.get("files", {})
     return [
         *check_files(folder, listed),
-        *check_kb(dataset),
+        *check_kb(dataset, listed),
         *check_samples(dataset, listed),
-        *check_leakage(dataset),
-        *check_candidates(dataset, int(manifest.get("lambda", 0) or 0)),
+        *([] if manifest.get("import", {}).get("official_splits") else check_leakage(dataset)),  # a benchmark's splits as published
+        *check_candidates(dataset, int(manifest.get("lambda", 0) or 0), manifest.get("candidates", {})),
         *check_counts(dataset, manifest.get("counts", {})),
     ]
 
@@ -58,8 +60,14 @@ def check_files(folder: Path, listed: dict[str, str]) -> list[str]:
     return problems
 
 
-def check_kb(dataset: Dataset) -> list[str]:
-    return ["kb.jsonl: duplicate entity ids"] if len(dataset.entities) != len(dataset.kb) else []
+def check_kb(dataset: Dataset, listed: dict[str, str]) -> list[str]:
+    """Entity ids unique; every entity image (imported KBs carry them) listed in the manifest."""
+    problems = ["kb.jsonl: duplicate entity ids"] if len(dataset.entities) != len(dataset.kb) else []
+    for entity in dataset.kb:
+        missing = [image for image in entity.images if image not in listed]
+        if missing:
+            problems.append(f"kb.jsonl: entity {entity.id}: image {missing[0]} not in the manifest")
+    return problems
 
 
 def check_samples(dataset: Dataset, listed: dict[str, str]) -> list[str]:
@@ -102,8 +110,14 @@ def check_leakage(dataset: Dataset) -> list[str]:
     return problems
 
 
-def check_candidates(dataset: Dataset, lam: int) -> list[str]:
-    """Every dev/test sample has one candidate set: the gold among ``lam`` distinct KB entities."""
+def check_candidates(dataset: Dataset, lam: int, declared: dict | None = None) -> list[str]:
+    """Every dev/test sample has one candidate set: the gold among ``lam`` distinct KB entities.
+
+    ``declared`` is the manifest's ``candidates``: imported lists (``gold_always_included`` false)
+    may lack the gold, and then exactly ``missing_gold[split]`` of them do.
+    """
+    declared = declared or {}
+    gold_optional = declared.get("gold_always_included") is False
     problems = []
     entities = dataset.entities
     for split in EVAL_SPLITS:
@@ -114,18 +128,23 @@ def check_candidates(dataset: Dataset, lam: int) -> list[str]:
             continue
         for sample in samples:
             problems += _candidate_set_problems(f"candidates/{split}.jsonl: sample {sample.id}", sample.entity_id,
-                                                cands.get(sample.id), entities, lam)
+                                                cands.get(sample.id), entities, lam, gold_optional)
         extra = set(cands or ()) - {s.id for s in samples}
         if extra:
             problems.append(f"candidates/{split}.jsonl: {len(extra)} rows for unknown samples")
+        if gold_optional and samples:
+            missing = sum(1 for s in samples if s.entity_id not in (cands.get(s.id) or ()))
+            said = declared.get("missing_gold", {}).get(split, 0)
+            if missing != said:
+                problems.append(f"candidates/{split}.jsonl: {missing} golds missing from their lists, but the manifest says {said}")
     return problems
 
 
-def _candidate_set_problems(tag: str, gold: str, ids: list[str] | None, entities: dict, lam: int) -> list[str]:
+def _candidate_set_problems(tag: str, gold: str, ids: list[str] | None, entities: dict, lam: int, gold_optional: bool = False) -> list[str]:
     if ids is None:
         return [f"{tag}: no candidate set"]
     problems = []
-    if gold not in ids:
+    if gold not in ids and not gold_optional:
         problems.append(f"{tag}: gold {gold} not among the candidates")
     if len(set(ids)) != len(ids):
         problems.append(f"{tag}: duplicate candidates")

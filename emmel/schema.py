@@ -6,7 +6,7 @@ callers add the file and line. ``to_dict`` gives the canonical JSON object.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 SPLITS = ("train", "dev", "test")
@@ -33,6 +33,17 @@ def _str_list(data: dict, name: str) -> list[str]:
     return list(value)
 
 
+# Fields added after format version 1 was first written: left out of the JSON while empty.
+OPTIONAL_ENTITY_FIELDS = ("wikidata", "images")
+OPTIONAL_SAMPLE_FIELDS = ("mention",)
+
+
+def _row(record, optional: tuple[str, ...] = ()) -> dict:
+    """The record's fields as a dict (nested values shared, not deep-copied as ``asdict`` would:
+    rows are only serialised, and a 100k-entity KB is written twice); empty optional fields left out."""
+    return {f.name: getattr(record, f.name) for f in fields(record) if f.name not in optional or getattr(record, f.name)}
+
+
 @dataclass
 class Entity:
     id: str
@@ -42,6 +53,9 @@ class Entity:
     region: str = ""
     description: str = ""
     source_urls: list[str] = field(default_factory=list)
+    # Optional (imported benchmarks); omitted from the JSON when empty, so older files keep their bytes.
+    wikidata: str = ""  # Wikidata id, e.g. "Q23"
+    images: list[str] = field(default_factory=list)  # content-addressed paths in the dataset folder
 
     @classmethod
     def from_dict(cls, data: dict) -> Entity:
@@ -53,10 +67,12 @@ class Entity:
             region=_require(data, "region", str, optional=True, default=""),
             description=_require(data, "description", str, optional=True, default=""),
             source_urls=_str_list(data, "source_urls"),
+            wikidata=_require(data, "wikidata", str, optional=True, default=""),
+            images=_str_list(data, "images"),
         )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return _row(self, OPTIONAL_ENTITY_FIELDS)
 
     @property
     def display(self) -> str:
@@ -80,6 +96,7 @@ class Sample:
     license: str = ""
     augmented_from: str | None = None
     augmentation: dict | None = None
+    mention: str = ""  # optional: the mention string inside ``text`` (imported benchmarks); omitted when empty
 
     @classmethod
     def from_dict(cls, data: dict) -> Sample:
@@ -101,10 +118,11 @@ class Sample:
             license=_require(data, "license", str, optional=True, default=""),
             augmented_from=_require(data, "augmented_from", str, optional=True),
             augmentation=_require(data, "augmentation", dict, optional=True),
+            mention=_require(data, "mention", str, optional=True, default=""),
         )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return _row(self, OPTIONAL_SAMPLE_FIELDS)
 
 
 @dataclass
@@ -128,5 +146,5 @@ class Reject:
         )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return _row(self)
 

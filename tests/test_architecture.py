@@ -16,7 +16,7 @@ from pathlib import Path
 import grimp
 import pytest
 
-from emmel.cli import COMMANDS
+from emmel.cli import COMMANDS, module_name
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -103,7 +103,7 @@ def test_every_installed_module_is_reached_from_a_command():
     for package in settings.SPIDER_MODULES:
         edges["crawlers.settings"] |= {m for m in modules if m.startswith(package + ".")}
     reached: set[str] = set()
-    queue = deque(["emmel.cli", "emmel.__main__", *(f"emmel.commands.{name}" for name in COMMANDS)])
+    queue = deque(["emmel.cli", "emmel.__main__", *(module_name(name) for name in COMMANDS)])
     while queue:
         module = queue.popleft()
         if module not in reached:

@@ -32,5 +32,9 @@ def run(args) -> int:
                 for line in problems:
                     print(f"  - {line}")
             else:
-                print("\ncheck: OK (schema, checksums, splits disjoint, candidates hold the gold, accounting)")
+                declared = dataset.meta.get("candidates", {})
+                golds = ("imported candidate lists as declared (golds missing: "
+                         + ", ".join(f"{k} {v}" for k, v in declared.get("missing_gold", {}).items()) + ")"
+                         if declared.get("gold_always_included") is False else "candidates hold the gold")
+                print(f"\ncheck: OK (schema, checksums, splits disjoint, {golds}, accounting)")
     return 1 if problems else 0
