@@ -122,7 +122,7 @@ def run_benchmark(cfg: BenchmarkConfig, log=print, extra_outputs=()) -> dict | N
     writes and returns the results, the other ranks return None.
     """
     from baseline.distributed import DistContext
-    from baseline.report import write_outputs
+    from baseline.report import presented, write_outputs
 
     started = time.perf_counter()
     dist = DistContext.from_env(cfg.train.device) if cfg.distributed else DistContext()
@@ -140,7 +140,7 @@ def run_benchmark(cfg: BenchmarkConfig, log=print, extra_outputs=()) -> dict | N
             runs = runs or [run]  # the first seed's run: its models and predictions are written
         if dist.is_main:
             first = runs[0]
-            report = combine_seeds(reports)
+            report = presented(combine_seeds(reports))
             write_outputs(first.out, report, first.save_models if cfg.save_models else (lambda folder: None), overwrite=cfg.overwrite,
                           inputs=cfg.inputs, predictions=first.predictions(), extra=extra_outputs)
     except BaseException:
@@ -353,7 +353,8 @@ class Benchmark:
         extra = {"distributed": {"world_size": dist.world_size, "backend": dist.backend, "global_batch": self.tc.batch_size}} if dist.active else {}
         return {
             "dataset": {"path": str(cfg.dataset), "name": self.dataset.meta.get("name", ""), "kb_entities": len(self.kb),
-                        "kb_sha256": self.kb.sha256, "samples": {k: len(v) for k, v in splits.items()}, "lambda": self.lam},
+                        "kb_sha256": self.kb.sha256, "samples": {k: len(v) for k, v in splits.items()}, "lambda": self.lam,
+                        "distinct_train_texts": len(set(splits["train"].texts))},
             "models_used": {"text-text": self.enc.text_source or None, "visual-text": self.enc.clip_source or None,
                             "lexical": cfg.lexical.describe() if any(r.slot == "lexical" for r in self.recipes) else None},
             "settings": {"models": list(cfg.models), "alpha": cfg.alpha, "normalization": cfg.normalization, "full_kb": cfg.full_kb,

@@ -25,8 +25,8 @@ def cell(result: dict, split: str, metric: str) -> str:
     return f"{value} ± {std[metric]:.1f}" if std else value
 
 
-def results_table(report: dict) -> str:
-    """Markdown table like the paper's Table 3: this run's test Top-1/5/10 beside the paper's."""
+def table_rows(report: dict) -> list[dict]:
+    """The rows of the table like the paper's Table 3: this run's test Top-1/5/10 (and KB columns) beside the paper's."""
     rows = []
     has_kb = any("kb" in r for r in report["results"].values())
     for name in MODEL_NAMES:
@@ -41,8 +41,50 @@ def results_table(report: dict) -> str:
         if "paper" in result:
             row.update({f"paper Top-{k}": f"{result['paper'][f'top{k}']:.1f}" for k in (1, 5, 10)})
         rows.append(row)
-    columns = list(dict.fromkeys(column for row in rows for column in row))  # a row without paper numbers leaves its cells empty
-    return format_table(rows, columns)
+    return rows
+
+
+def results_table(report: dict) -> str:
+    """The Markdown table of :func:`table_rows` (a row without paper numbers leaves those cells empty)."""
+    rows = table_rows(report)
+    return format_table(rows, list(dict.fromkeys(column for row in rows for column in row)))
+
+
+def below_lexical(report: dict) -> list[str]:
+    """The models whose test Top-1 (mean) is below the lexical baseline's."""
+    results = report["results"]
+    if "lexical" not in results:
+        return []
+    floor = results["lexical"]["test"]["top1"]
+    return [name for name in MODEL_NAMES if name in results and name != "lexical" and results[name]["test"]["top1"] < floor]
+
+
+def notes(report: dict) -> list[str]:
+    """The lines under the table: what the columns are, the seeds, α, and which models the lexical baseline beats."""
+    d = report["dataset"]
+    lines = [PAPER_NOTE]
+    seeds = report.get("seeds", [])
+    if len(seeds) > 1:
+        alphas = ", ".join(f"{r['alpha']:.2f}" for r in report["seed_runs"] if r["alpha"] is not None)
+        lines.append(f"Mean ± standard deviation (n − 1) over {len(seeds)} runs with seeds {', '.join(map(str, seeds))}"
+                     f"{f' (α chosen per run: {alphas})' if alphas else ''}; models/ and predictions/ hold the first seed's run.")
+    if d["lambda"] <= 10:
+        lines.append(f"Top-k is 100 by construction for k ≥ λ = {d['lambda']}.")
+    if report.get("alpha"):
+        a = report["alpha"]
+        lines.append(f"MCR fusion: y = α·S_v + (1 − α)·S_t with {a['normalization']} normalisation per candidate list, "
+                     f"α = {a['alpha']:.2f} ({a['mode']}; best on dev: {a['dev_best_alpha']:.2f}){' in the first run' if len(seeds) > 1 else ''}.")
+    if any("kb" in r for r in report["results"].values()):
+        lines.append("KB columns: H@k and MRR (%) of the test queries ranked against the whole KB (MIMIC protocol).")
+    below = below_lexical(report)
+    if below:
+        scratch = any("trained from scratch" in (source or "") for source in report["models_used"].values())
+        why = (f" These models were trained from scratch (random initialisation) on {d.get('distinct_train_texts', '?')} distinct train texts: "
+               "too little to learn to match names, while the descriptions often contain their entity's name, which BM25 matches "
+               "directly (docs/benchmark.md, \"Small datasets\")." if scratch else "")
+        names = ", ".join(MODEL_KINDS[n].display for n in below)
+        lines.append(f"Below the lexical baseline (test Top-1 {report['results']['lexical']['test']['top1']:.1f}): {names}.{why}")
+    return lines
 
 
 def summary(report: dict) -> str:
@@ -57,21 +99,14 @@ def summary(report: dict) -> str:
     for module, source in report["models_used"].items():
         if source:
             lines.append(f"- {module}: {source}")
-    lines += ["", results_table(report), "", PAPER_NOTE]
-    seeds = report.get("seeds", [])
-    if len(seeds) > 1:
-        alphas = ", ".join(f"{r['alpha']:.2f}" for r in report["seed_runs"] if r["alpha"] is not None)
-        lines.append(f"Mean ± standard deviation (n − 1) over {len(seeds)} runs with seeds {', '.join(map(str, seeds))}"
-                     f"{f' (α chosen per run: {alphas})' if alphas else ''}; models/ and predictions/ hold the first seed's run.")
-    if d["lambda"] <= 10:
-        lines.append(f"Top-k is 100 by construction for k ≥ λ = {d['lambda']}.")
-    if report.get("alpha"):
-        a = report["alpha"]
-        lines.append(f"MCR fusion: y = α·S_v + (1 − α)·S_t with {a['normalization']} normalisation per candidate list, "
-                     f"α = {a['alpha']:.2f} ({a['mode']}; best on dev: {a['dev_best_alpha']:.2f}){' in the first run' if len(seeds) > 1 else ''}.")
-    if any("kb" in r for r in report["results"].values()):
-        lines.append("KB columns: H@k and MRR (%) of the test queries ranked against the whole KB (MIMIC protocol).")
+    lines += ["", results_table(report), "", *notes(report)]
     return "\n".join(lines)
+
+
+def presented(report: dict) -> dict:
+    """``report`` with what pages show beside the numbers: the models' display names, the table rows and its notes."""
+    return {**report, "model_names": {name: MODEL_KINDS[name].display for name in report["results"]}, "table": table_rows(report),
+            "notes": notes(report)}
 
 
 def _png(fig) -> bytes:
