@@ -354,7 +354,7 @@ class Benchmark:
         return {
             "dataset": {"path": str(cfg.dataset), "name": self.dataset.meta.get("name", ""), "kb_entities": len(self.kb),
                         "kb_sha256": self.kb.sha256, "samples": {k: len(v) for k, v in splits.items()}, "lambda": self.lam,
-                        "distinct_train_texts": len(set(splits["train"].texts))},
+                        "distinct_train_texts": len(set(splits["train"].texts)), "test_texts_naming_gold": self._naming_share("test")},
             "models_used": {"text-text": self.enc.text_source or None, "visual-text": self.enc.clip_source or None,
                             "lexical": cfg.lexical.describe() if any(r.slot == "lexical" for r in self.recipes) else None},
             "settings": {"models": list(cfg.models), "alpha": cfg.alpha, "normalization": cfg.normalization, "full_kb": cfg.full_kb,
@@ -367,6 +367,14 @@ class Benchmark:
                                 "numbers": {k.name: list(k.paper) for k in MODEL_KINDS.values() if k.paper}},
             **extra,
         }
+
+    def _naming_share(self, split: str) -> float:
+        """Share (%) of a split's texts that contain their gold entity's base name (what a lexical matcher finds)."""
+        from emmel.labels import base_name
+
+        data = self.splits[split]
+        named = sum(base_name(self.kb.labels[g]) in text for g, text in zip(data.gold.tolist(), data.texts))
+        return round(100.0 * named / max(1, len(data)), 1)
 
     def predictions(self) -> dict[str, list]:
         """File name → the :class:`emmel.predictions.Prediction` of every test query, per model and protocol."""

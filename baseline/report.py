@@ -79,9 +79,9 @@ def notes(report: dict) -> list[str]:
     below = below_lexical(report)
     if below:
         scratch = any("trained from scratch" in (source or "") for source in report["models_used"].values())
-        why = (f" These models were trained from scratch (random initialisation) on {d.get('distinct_train_texts', '?')} distinct train texts: "
-               "too little to learn to match names, while the descriptions often contain their entity's name, which BM25 matches "
-               "directly (docs/benchmark.md, \"Small datasets\")." if scratch else "")
+        why = (f" They were trained from scratch (random initialisation) on {d.get('distinct_train_texts', '?')} distinct train texts, too few "
+               f"to learn to match names, while {d.get('test_texts_naming_gold', '?')} % of the test descriptions contain their entity's base "
+               "name, which BM25 matches directly (docs/benchmark.md, \"Small datasets\")." if scratch else "")
         names = ", ".join(MODEL_KINDS[n].display for n in below)
         lines.append(f"Below the lexical baseline (test Top-1 {report['results']['lexical']['test']['top1']:.1f}): {names}.{why}")
     return lines
@@ -105,8 +105,10 @@ def summary(report: dict) -> str:
 
 def presented(report: dict) -> dict:
     """``report`` with what pages show beside the numbers: the models' display names, the table rows and its notes."""
-    return {**report, "model_names": {name: MODEL_KINDS[name].display for name in report["results"]}, "table": table_rows(report),
-            "notes": notes(report)}
+    rows = table_rows(report)
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    return {**report, "model_names": [[name, MODEL_KINDS[name].display] for name in MODEL_NAMES if name in report["results"]],
+            "table": {"columns": columns, "rows": [[row.get(c, "") for c in columns] for row in rows]}, "notes": notes(report)}
 
 
 def _png(fig) -> bytes:
