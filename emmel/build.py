@@ -2,8 +2,8 @@
 
     read_sources -> check_records (map over records: decode, verify, hash, normalise)
     -> drop_identical_images -> drop_near_duplicate_images (multi-index hashing)
-    -> find_near_duplicate_texts (MinHash) -> build_entities (KB) -> leakage_groups -> assign_group_splits
-    -> copy_images -> augment_train -> select_candidate_sets -> export
+    -> find_near_duplicate_texts (MinHash) -> build_entities (KB) -> build_graph (the KB's knowledge graph)
+    -> leakage_groups -> assign_group_splits -> copy_images -> augment_train -> select_candidate_sets -> export
 
 Each stage is a function of what the previous ones returned (records that survived, and the
 ``Rejects`` every stage appends to), so each can be run and tested alone. Every input record ends up either as a kept sample or as a reject with a reason, so
@@ -38,6 +38,7 @@ from emmel.io import (
     write_output_file,
 )
 from emmel.kb import EntityMention, build_kb, read_kb_seed
+from emmel.kg import KnowledgeGraph, build_graph
 from emmel.labels import normalizer
 from emmel.parallel import map_ordered
 from emmel.progress import progress
@@ -151,6 +152,7 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
     checked = drop_near_duplicate_images(checked, config.dedup, rejects)
     checked, text_links = find_near_duplicate_texts(checked, config, rejects)
     kb, entity_of = build_entities(checked, config)
+    graph = build_graph(kb)
     group_of = leakage_groups(checked, text_links, config.dedup)
     split_of = assign_group_splits(group_of, entity_of, config)
     with atomic_directory(out, kind=KIND, overwrite=overwrite, inputs=inputs) as tmp:
@@ -158,7 +160,7 @@ def run_build(sources, out, config: BuildConfig, *, mapping: dict | None = None,
         if config.augment.enabled and config.augment.ops:
             samples["train"] += augment_train(samples["train"], config, tmp)
         dataset = Dataset(
-            root=tmp, kb=kb, samples=samples, candidates=select_candidate_sets(kb, samples, config), rejects=rejects.rows,
+            root=tmp, kb=kb, samples=samples, candidates=select_candidate_sets(kb, graph, samples, config), rejects=rejects.rows,
             meta={"name": config.name, "seed": config.seed, "config": config.to_dict(), "sources": described,
                   "lambda": config.candidates.size, "input_records": len(items)},
         )
@@ -389,9 +391,11 @@ def is_rejects_file(data: bytes) -> bool:
     return all(isinstance(r, dict) and {"record", "reason"} <= set(r) for r in rows)
 
 
-def select_candidate_sets(kb: list[Entity], samples: dict[str, list[Sample]], config: BuildConfig) -> dict[str, dict[str, list[str]]]:
-    """λ candidate entity ids for every sample of ``config.candidates.splits`` (``emmel.candidates``)."""
-    index = CandidateIndex(kb)
+def select_candidate_sets(kb: list[Entity], graph: KnowledgeGraph, samples: dict[str, list[Sample]],
+                          config: BuildConfig) -> dict[str, dict[str, list[str]]]:
+    """λ candidate entity ids for every sample of ``config.candidates.splits`` (``emmel.candidates``): hard
+    negatives by base name, then similar labels, then the knowledge graph (shared group, place, category)."""
+    index = CandidateIndex(kb, graph)
     candidates = {}
     for split in config.candidates.splits:
         candidates[split] = {

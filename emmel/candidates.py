@@ -1,14 +1,17 @@
 """λ candidate entities per evaluation sample: the gold plus hard negatives, fixed by the seed.
 
 Negatives come hardest first: entities with the same base name (春节 vs 春节(查干萨日)), then the
-most similar labels (character bigram overlap with the gold label and with the sample's text), then
-entities of the same category, then seeded random entities. The final list is shuffled with the
-seed so the gold's position carries no signal.
+most similar labels (character bigram overlap with the gold label and with the sample's text), then,
+when the build gives the KB's knowledge graph, the entities sharing most graph facts with the gold
+(ethnic group, place at each level, category: 苗族刺绣 of 雷山县 draws 苗族银饰锻制技艺 of 黔东南 before a
+苗族 item of 湖南), then entities of the same category, then seeded random entities. The final list is
+shuffled with the seed so the gold's position carries no signal.
 
 Scale (a 160k-entity KB, tens of thousands of samples): label similarity is scored from an
 inverted index of bigrams with numpy, and bigrams shared by more than ``POSTINGS_CAP`` labels are
 skipped (they are too common to tell entities apart and would make every query touch the whole
-KB). The seeded random fills shuffle their whole pool while it holds at most
+KB); graph facts held by more than ``POSTINGS_CAP`` entities are skipped the same way (the category
+tier still draws from them). The seeded random fills shuffle their whole pool while it holds at most
 ``EXACT_SHUFFLE_LIMIT`` entities, exactly as earlier versions did, so builds of ordinary size stay
 byte-identical; larger pools draw a bounded ``random.sample`` instead (same distribution, O(λ)
 per sample instead of O(KB)).
@@ -22,6 +25,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from emmel.kg import KnowledgeGraph
 from emmel.labels import base_name
 from emmel.schema import Entity
 from emmel.text import char_ngrams
@@ -31,9 +35,9 @@ EXACT_SHUFFLE_LIMIT = 5000
 
 
 class CandidateIndex:
-    """Precomputed views of the KB for fast hard-negative selection."""
+    """Precomputed views of the KB (and of its knowledge graph, when given) for fast hard-negative selection."""
 
-    def __init__(self, kb: list[Entity]):
+    def __init__(self, kb: list[Entity], graph: KnowledgeGraph | None = None):
         self.ids = [e.id for e in kb]
         self.entities = {e.id: e for e in kb}
         self.position = {eid: k for k, eid in enumerate(self.ids)}
@@ -55,6 +59,17 @@ class CandidateIndex:
         order = sorted(range(len(self.ids)), key=self.ids.__getitem__)
         self.id_rank = np.empty(len(self.ids), dtype=np.int64)  # position of each entity in id order (tie-break)
         self.id_rank[order] = np.arange(len(self.ids))
+        self.facts: list[list[int]] = [[] for _ in kb]  # per KB position: the graph facts it holds, as fact numbers
+        members: dict[str, list[int]] = defaultdict(list)
+        for k, e in enumerate(kb):
+            for fact in sorted(graph.facts(e.id)) if graph is not None else ():
+                members[fact].append(k)
+        numbered = sorted(f for f, ks in members.items() if len(ks) <= POSTINGS_CAP)
+        self.fact_members = [np.array(members[f], dtype=np.int64) for f in numbered]
+        for n, fact in enumerate(numbered):
+            for k in members[fact]:
+                self.facts[k].append(n)
+        self._related: dict[int, list[list[str]]] = {}
 
     def overlap(self, grams: set[str]) -> np.ndarray:
         """How many indexed bigrams of ``grams`` each KB label shares, by KB position."""
@@ -62,6 +77,23 @@ class CandidateIndex:
         if not lists:
             return np.zeros(len(self.ids), dtype=np.int64)
         return np.bincount(np.concatenate(lists), minlength=len(self.ids))
+
+    def related(self, gold: str) -> list[list[str]]:
+        """Entities sharing knowledge-graph facts with ``gold``, grouped by how many they share, most first
+        (each group in id order; cached per gold)."""
+        k = self.position[gold]
+        if k not in self._related:
+            lists = [self.fact_members[n] for n in self.facts[k]]
+            groups: list[list[str]] = []
+            if lists:
+                counts = np.bincount(np.concatenate(lists), minlength=len(self.ids))
+                counts[k] = 0
+                hit = np.flatnonzero(counts)
+                hit = hit[np.lexsort((self.id_rank[hit], -counts[hit]))]
+                for level in sorted(set(counts[hit].tolist()), reverse=True):
+                    groups.append([self.ids[j] for j in hit[counts[hit] == level]])
+            self._related[k] = groups
+        return self._related[k]
 
     def most_similar(self, gold: str, text: str, count: int) -> list[str]:
         """The ``count`` best entities by label + ½ text Jaccard similarity of bigram sets, ties by id (gold included)."""
@@ -118,6 +150,10 @@ def select_candidates(index: CandidateIndex, gold: str, text: str, size: int, se
     take(index.most_similar(gold, text, limit - len(chosen) + len(taken)), limit)
     rng = _rng(seed, key)
     limit = max(len(chosen), (3 * size) // 4)
+    for group in index.related(gold):  # most shared facts first; a seeded draw within the group that overflows
+        if len(chosen) >= limit:
+            break
+        take(_draw(rng, [eid for eid in group if eid not in taken], limit - len(chosen)), limit)
     if entity.category:
         take(_draw(rng, index.by_category.get(entity.category, []), limit - len(chosen) + len(taken)), limit)
     small = len(index.ids) <= EXACT_SHUFFLE_LIMIT

@@ -84,8 +84,9 @@ def write_plots(dataset, folder: Path) -> None:
     save(fig, PLOTS[2])
 
 
-def write_card(dataset, folder: Path) -> None:
-    """The dataset card ``README.md``: YAML front matter, then what is in the folder, Table 1, provenance and licenses."""
+def write_card(dataset, folder: Path, graph=None) -> None:
+    """The dataset card ``README.md``: YAML front matter, then what is in the folder, Table 1, the knowledge graph,
+    provenance and licenses."""
     meta = dataset.meta
     counts = dataset.counts()
     rows = table1(dataset)
@@ -108,6 +109,7 @@ def write_card(dataset, folder: Path) -> None:
         format_table(rows, ["split", "samples", "augmented", "entities", "avg_text_len"]),
         "",
         _candidates_line(meta.get("candidates"), counts["candidates_per_sample"], len(dataset.kb)) + f" Seed: {meta.get('seed')}.",
+        *(() if (meta.get("candidates") or {}).get("origin") == "imported" else (CANDIDATE_ORDER,)),  # how a build chose them
         "",
         "## Accounting",
         "",
@@ -116,6 +118,8 @@ def write_card(dataset, folder: Path) -> None:
     ]
     if reasons:
         lines += [format_table([{"reason": k, "records": v} for k, v in reasons.items()]), ""]
+    if graph is not None:
+        lines += _graph_lines(graph.summary())
     lines += ["## Sources", ""]
     for source in meta.get("sources", []):
         read_as = f", read as {encoding_label(source['encoding'])}" if source.get("encoding") else ""  # older datasets: not recorded
@@ -129,6 +133,40 @@ def write_card(dataset, folder: Path) -> None:
     if (folder / "plots").exists():
         lines += ["## Plots", ""] + [f"![{p}](plots/{p})" for p in PLOTS if (folder / "plots" / p).exists()] + [""]
     atomic_write_text(folder / "README.md", "\n".join(lines))
+
+
+CANDIDATE_ORDER = ("Negatives are chosen hardest first: same base name (春节 vs 春节(查干萨日)), then the most similar labels "
+                   "and texts, then the entities sharing most knowledge-graph facts with the gold (ethnic group, place at "
+                   "each level, category), then seeded random; the list is shuffled.")
+
+
+def _graph_lines(summary: dict) -> list[str]:
+    from emmel.kg import NAMESPACE, TRIPLES_FILE, TURTLE_FILE
+
+    places = summary["places"]
+    regions = summary["regions"]
+    n = summary["entities"]
+    return [
+        "## Knowledge graph",
+        "",
+        f"`{TRIPLES_FILE}` (JSON Lines) and `{TURTLE_FILE}` (RDF Turtle, prefixes under `{NAMESPACE}`): {summary['triples']} triples "
+        f"linking the {n} entities to the national list's categories, the 56 ethnic groups and places "
+        "(province → prefecture → county, parsed from the region strings).",
+        "",
+        format_table([
+            {"relation": "category (one of the national list's ten)", "entities": summary["with_national_category"]},
+            {"relation": "ethnic_group", "entities": summary["with_ethnic_group"]},
+            {"relation": "located_in", "entities": summary["with_place"]},
+            {"relation": "variant_of (qualified label → its base)", "entities": summary["variant_of"]},
+        ]),
+        "",
+        "Places in use: " + ", ".join(f"{places[k]} {name}" for k, name in (("province", "provinces"), ("prefecture", "prefectures"),
+                                                                          ("county", "counties"), ("city", "cities of unstated level")) if places.get(k))
+        + ". Region strings: "
+        + ", ".join(f"{regions.get(k, 0)} {label}" for k, label in (("complete", "parsed fully"), ("partial", "partly (an organisation after the province)"),
+                                                                  ("unparsed", "not at all"), ("empty", "empty"))) + ".",
+        "",
+    ]
 
 
 DESCRIPTION = (  # the card of a build; an import gives its own description (meta "description") + CHECK_LINE

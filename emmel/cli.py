@@ -26,6 +26,7 @@ COMMANDS = {
     "benchmark": "train and evaluate the MCR baseline and its ablations on a dataset",
     "link": "link one image + description to the top-k entities of a dataset's KB",
     "stats": "print Table-1 statistics of a dataset and check its integrity",
+    "view": "browse a dataset (and a benchmark run of it) as a static site that opens from disk",
     "demo": "run the whole chain on the bundled sample (crawl, OCR, build, annotate, benchmark)",
 }
 

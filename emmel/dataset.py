@@ -105,11 +105,17 @@ class Dataset:
         addressed images), so the manifest need not read them again.
         """
         from emmel.card import write_card, write_parquet, write_plots  # heavy imports on demand
+        from emmel.kg import build_graph, write_graph
 
         tmp = Path(tmp)
         self._copy_images(tmp)
         kb = sorted(self.kb, key=lambda e: e.id)
         write_jsonl(tmp / "kb.jsonl", (e.to_dict() for e in kb))
+        # the knowledge graph: a pure function of the KB, so every version's graph agrees with its kb.jsonl;
+        # an imported benchmark's KB (Wikidata entities) lies outside its ontology and gets none
+        graph = None if self.meta.get("import") else build_graph(kb)
+        if graph is not None:
+            write_graph(graph, tmp)
         for split in SPLITS:
             rows = sorted(self.samples.get(split, []), key=lambda s: s.id)
             write_jsonl(tmp / f"{split}.jsonl", (s.to_dict() for s in rows))
@@ -121,7 +127,7 @@ class Dataset:
         write_parquet(self, tmp)
         if plots:
             write_plots(self, tmp)
-        write_card(self, tmp)
+        write_card(self, tmp, graph)
         write_json(tmp / MANIFEST, self.manifest(tmp, digests))
 
     def manifest(self, folder: Path, digests: dict[str, str] | None = None) -> dict:

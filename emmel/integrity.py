@@ -3,7 +3,7 @@
 ``check`` loads the folder and runs the named checks in order; each takes what it needs and
 returns its problems, so each can be run (and tested) alone:
 
-    files -> KB -> samples -> leakage across splits -> candidate sets -> accounting
+    files -> KB -> knowledge graph -> samples -> leakage across splits -> candidate sets -> accounting
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def check(folder: str | Path) -> list[str]:
     disjointness (ids, images and leakage groups; an imported benchmark's official splits may share
     images), entity ids resolve, candidate sets hold the gold and λ distinct KB entities (imported
     lists may lack the gold where the manifest declares it, and then the count of misses must match),
-    augmentations only in train, and the accounting identity.
+    augmentations only in train, the knowledge graph is the one of kb.jsonl, and the accounting identity.
     """
     folder = Path(folder)
     try:
@@ -37,6 +37,7 @@ def check(folder: str | Path) -> list[str]:
     return [
         *check_files(folder, listed),
         *check_kb(dataset, listed),
+        *check_graph(folder, dataset),
         *check_samples(dataset, listed),
         *([] if manifest.get("import", {}).get("official_splits") else check_leakage(dataset)),  # a benchmark's splits as published
         *check_candidates(dataset, int(manifest.get("lambda", 0) or 0), manifest.get("candidates", {})),
@@ -68,6 +69,24 @@ def check_kb(dataset: Dataset, listed: dict[str, str]) -> list[str]:
         if missing:
             problems.append(f"kb.jsonl: entity {entity.id}: image {missing[0]} not in the manifest")
     return problems
+
+
+def check_graph(folder: Path, dataset: Dataset) -> list[str]:
+    """``kg/triples.jsonl`` must be the graph of ``kb.jsonl`` (datasets older than the graph have none)."""
+    from emmel.kg import TRIPLES_FILE, build_graph, read_triples
+
+    path = folder / TRIPLES_FILE
+    if not path.exists():
+        return []
+    try:
+        stored = read_triples(path)
+    except EmmelError as exc:
+        return [str(exc)]
+    expected = build_graph(dataset.kb).triples
+    if stored == expected:
+        return []
+    missing, extra = len(set(expected) - set(stored)), len(set(stored) - set(expected))
+    return [f"{TRIPLES_FILE}: not the graph of kb.jsonl ({missing} triples missing, {extra} unexpected)"]
 
 
 def check_samples(dataset: Dataset, listed: dict[str, str]) -> list[str]:

@@ -224,6 +224,31 @@ def safe_join(root: str | os.PathLike, relative: str) -> Path:
     return target
 
 
+class SafeJoiner:
+    """``safe_join`` for many paths under one root (10,000 images share a few hundred folders):
+    the same lexical check and symlink containment, with each folder resolved once."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+        self._folders: dict[tuple[str, ...], Path] = {}
+
+    def _inside(self, path: Path) -> bool:
+        return path == self.root or self.root in path.parents
+
+    def __call__(self, relative: str) -> Path:
+        parts = relative_parts(relative)
+        folder = self._folders.get(parts[:-1])
+        if folder is None:
+            folder = self.root.joinpath(*parts[:-1]).resolve()
+            if not self._inside(folder):
+                raise ValueError(f"path {relative!r} leaves its folder")
+            self._folders[parts[:-1]] = folder
+        path = folder / parts[-1]
+        if path.is_symlink() and not self._inside(path.resolve()):
+            raise ValueError(f"path {relative!r} leaves its folder")
+        return path
+
+
 # ---------------------------------------------------------------- guarded outputs
 #
 # The one rule for everything a command writes where the user says (docs/guarantees.md):

@@ -18,7 +18,7 @@ def test_demo_runs_the_whole_chain(tmp_path):
     out = tmp_path / "demo"
     result = run_emmel("demo", "--out", out, "--quick", cwd=tmp_path, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for stage in ("[1/5] crawl", "[2/5] OCR", "[3/5] build", "[4/5] Label Studio", "[5/5] benchmark"):
+    for stage in ("[1/6] crawl", "[2/6] OCR", "[3/6] build", "[4/6] Label Studio", "[5/6] benchmark", "[6/6] browse"):
         assert stage in result.stdout
     assert "byte-identical manifest" in result.stdout
     dataset = Dataset.load(out / "EMMEL")
@@ -33,3 +33,8 @@ def test_demo_runs_the_whole_chain(tmp_path):
     assert "mcr" in json.dumps(results)
     assert (out / "results" / "results.md").read_text(encoding="utf-8").count("|") > 20
     assert "MCR (text-text + visual-text)" in result.stdout
+    site = out / "site"
+    assert f"site:               {site / 'index.html'}" in result.stdout
+    marker = json.loads((site / "site.json").read_text(encoding="utf-8"))
+    assert marker["results"] is True and marker["samples"] == len(list(dataset.all_samples()))
+    assert (site / "results.html").is_file() and any((site / "rejects").glob("*.html"))

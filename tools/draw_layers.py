@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TOP, MIDDLE, CORE = "top", "middle", "core"
 COLOURS = {TOP: "#f6d6ad", MIDDLE: "#b9d7ea", CORE: "#c9e4c5"}
 TITLES = {TOP: "TOP: the CLI (parse arguments, call one library function)",
-          MIDDLE: "MIDDLE: crawling, OCR, annotation, the baseline (independent of each other)",
+          MIDDLE: "MIDDLE: crawling, OCR, annotation, the baseline, static pages (independent of each other)",
           CORE: "CORE: the dataset format, the build stages and the rules (imports nothing above it)"}
 
 
@@ -80,7 +80,7 @@ def draw(out: Path) -> None:
         y, height = bands[kind]
         ax.add_patch(FancyBboxPatch((0.1, y), 12.8, height, boxstyle="round,pad=0.02", fc=COLOURS[kind], ec="#555", lw=1))
         ax.text(0.25, y + height - 0.22, TITLES[kind], fontsize=10, weight="bold", va="center")
-        per_row = 7 if kind == CORE else len(names)
+        per_row = -(-len(names) // 3) if kind == CORE else len(names)  # the core band holds three rows
         rows = [names[i:i + per_row] for i in range(0, len(names), per_row)]
         for r, row in enumerate(rows):
             width = 12.4 / per_row

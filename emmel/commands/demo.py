@@ -4,7 +4,8 @@
 2. OCR the bundled scanned book (data/sample_book.pdf);
 3. build the dataset (cleaning, dedup, KB, splits, augmentation, candidates);
 4. Label Studio round trip without edits: export tasks, import them back, check the bytes match;
-5. benchmark MCR and its baselines with the tiny preset (trained from scratch on CPU).
+5. benchmark MCR and its baselines with the tiny preset (trained from scratch on CPU);
+6. make the dataset's static site with the run's results (`emmel view`), to browse from disk.
 """
 
 from __future__ import annotations
@@ -50,28 +51,28 @@ def run(args) -> int:
     for needed in (mirror, book, seed):
         if not needed.exists():
             raise EmmelError("bundled sample file missing (run from an emmel checkout or pass --data)", path=needed)
-    claim_folder(out, kind="demo", overwrite=True, inputs=[data], entries=("raw", "EMMEL", "labelstudio", "EMMEL-reviewed", "results"))
+    claim_folder(out, kind="demo", overwrite=True, inputs=[data], entries=("raw", "EMMEL", "labelstudio", "EMMEL-reviewed", "results", "site"))
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
-    t = _stage(1, 5, f"crawl the bundled ICH site mirror ({mirror}) with Scrapy")
+    t = _stage(1, 6, f"crawl the bundled ICH site mirror ({mirror}) with Scrapy")
     with serve_mirror(mirror) as server:
         print(f"mirror served at {server.url}")
         report = run_crawl(CrawlOptions(out=out / "raw" / "web", mirror=server.url, throttle=False))
     print(summary(report))
     timings["crawl"] = time.perf_counter() - t
 
-    t = _stage(2, 5, f"OCR of the scanned sample book ({book.name})")
+    t = _stage(2, 6, f"OCR of the scanned sample book ({book.name})")
     _cli("ocr", book, "--out", out / "raw" / "book")
     timings["ocr"] = time.perf_counter() - t
 
-    t = _stage(3, 5, "build the dataset")
+    t = _stage(3, 6, "build the dataset")
     dataset = out / "EMMEL"
     _cli("build", out / "raw" / "web", out / "raw" / "book", "--out", dataset)
     _cli("stats", "--check", dataset)
     timings["build"] = time.perf_counter() - t
 
-    t = _stage(4, 5, "Label Studio round trip (export tasks, import them back unedited)")
+    t = _stage(4, 6, "Label Studio round trip (export tasks, import them back unedited)")
     tasks = out / "labelstudio" / "tasks.json"
     _cli("annotate", "export", dataset, "--out", tasks)
     _cli("annotate", "import", dataset, tasks, "--out", out / "EMMEL-reviewed")
@@ -81,7 +82,7 @@ def run(args) -> int:
         raise EmmelError("the no-edit Label Studio round trip changed the dataset; please report this")
     timings["annotate"] = time.perf_counter() - t
 
-    t = _stage(5, 5, "benchmark MCR and baselines (tiny preset, CPU)")
+    t = _stage(5, 6, "benchmark MCR and baselines (tiny preset, CPU)")
     bench = ["benchmark", dataset, "--out", out / "results"]
     if args.epochs or args.quick:
         bench += ["--epochs", str(args.epochs or 1)]
@@ -90,9 +91,15 @@ def run(args) -> int:
     _cli(*bench)
     timings["benchmark"] = time.perf_counter() - t
 
+    t = _stage(6, 6, "browse: the dataset and the results as a static site (emmel view)")
+    site = out / "site"
+    _cli("view", dataset, "--results", out / "results", "--sources", out / "raw" / "web", out / "raw" / "book", "--out", site)
+    timings["view"] = time.perf_counter() - t
+
     total = time.perf_counter() - started
     print("\n=== done in {:.0f} s ({})".format(total, ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())))
     print(f"dataset:            {dataset}  (card: {dataset / 'README.md'})")
     print(f"Label Studio tasks: {tasks}  (config: annotation/label_config.xml)")
     print(f"results:            {out / 'results' / 'results.md'}")
+    print(f"site:               {site / 'index.html'}  (open in a browser: {(site / 'index.html').resolve().as_uri()})")
     return 0
