@@ -83,6 +83,7 @@ def run(args) -> int:
     from baseline.distributed import requested
     from baseline.report import summary
     from emmel.errors import EmmelError
+    from pages.report import FILE, write_report
 
     alpha = args.alpha
     if alpha != "auto":
@@ -97,11 +98,12 @@ def run(args) -> int:
         progress=sys.stderr.isatty(), threads=args.threads, train=train_settings(args), distributed=requested(), seeds=args.seeds,
         lexical={"fields": [f.strip() for f in args.lexical_fields.split(",") if f.strip()]},
     )
-    report = run_benchmark(cfg, log=lambda line: print(line, file=sys.stderr))
+    # the HTML report is made from the run's files inside its output folder, before the folder is published
+    report = run_benchmark(cfg, log=lambda line: print(line, file=sys.stderr), extra_outputs=[write_report])
     if report is None:  # a torchrun rank other than 0: rank 0 prints and writes
         return 0
     print(summary(report))
     print(f"\nwrote {report['out']} (results.json, results.md, ablation.png"
-          f"{', alpha_sweep.png' if report.get('alpha') else ''}, predictions/{', models/' if cfg.save_models else ''}) "
+          f"{', alpha_sweep.png' if report.get('alpha') else ''}, predictions/, {FILE}{', models/' if cfg.save_models else ''}) "
           f"in {report['wall_seconds']:.1f} s")
     return 0
