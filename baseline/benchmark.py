@@ -142,7 +142,7 @@ def run_benchmark(cfg: BenchmarkConfig, log=print, extra_outputs=()) -> dict | N
             first = runs[0]
             report = presented(combine_seeds(reports))
             write_outputs(first.out, report, first.save_models if cfg.save_models else (lambda folder: None), overwrite=cfg.overwrite,
-                          inputs=cfg.inputs, predictions=first.predictions(), extra=extra_outputs)
+                          inputs=cfg.inputs, predictions=first.predictions(), extra=[_kept_going(write, say) for write in extra_outputs])
     except BaseException:
         dist.close(wait=False)  # no barrier: the other ranks may be inside a collective; torchrun stops them
         raise
@@ -152,6 +152,19 @@ def run_benchmark(cfg: BenchmarkConfig, log=print, extra_outputs=()) -> dict | N
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
     report["out"] = str(runs[0].out)
     return report
+
+
+def _kept_going(write, log):
+    """``write`` (an extra output) whose failure is a warning: a page is not worth losing the trained models and results for."""
+
+    def guarded(folder: Path, report: dict) -> None:
+        try:
+            write(folder, report)
+        except Exception as exc:  # any failure of a derived file: the run's own outputs are complete already
+            log(f"warning: {getattr(write, '__module__', '')}.{getattr(write, '__name__', 'output')} failed ({type(exc).__name__}: {exc}); "
+                "the results are written without it")
+
+    return guarded
 
 
 def combine_seeds(reports: list[dict]) -> dict:

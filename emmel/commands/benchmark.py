@@ -78,6 +78,7 @@ def train_settings(args) -> dict:
 
 def run(args) -> int:
     import sys
+    from pathlib import Path
 
     from baseline.benchmark import BenchmarkConfig, run_benchmark
     from baseline.distributed import requested
@@ -104,6 +105,7 @@ def run(args) -> int:
         return 0
     print(summary(report))
     print(f"\nwrote {report['out']} (results.json, results.md, ablation.png"
-          f"{', alpha_sweep.png' if report.get('alpha') else ''}, predictions/, {FILE}{', models/' if cfg.save_models else ''}) "
+          f"{', alpha_sweep.png' if report.get('alpha') else ''}, predictions/{f', {FILE}' if (Path(report['out']) / FILE).is_file() else ''}"
+          f"{', models/' if cfg.save_models else ''}) "
           f"in {report['wall_seconds']:.1f} s")
     return 0

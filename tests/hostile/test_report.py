@@ -65,3 +65,18 @@ def test_missing_and_broken_images_leave_a_note(run, chromium):
         assert "image unavailable (missing_image)" in missing and "image unavailable" in broken and "missing" not in broken
         assert all(i["width"] > 0 for i in page.images())  # the other thumbnails still show
         assert page.errors == []
+
+
+def test_a_failing_report_never_costs_the_run(run, tmp_path, monkeypatch, capsys):
+    """A bug in the page is a warning: results, predictions and models are still written."""
+    _, dataset = run
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("pages.report.render", broken)
+    assert main(["benchmark", str(dataset.root), "--models", "lexical", "--out", str(tmp_path / "run")]) == 0
+    captured = capsys.readouterr()
+    assert "warning: pages.report.write_report failed (RuntimeError: boom); the results are written without it" in captured.err
+    assert (tmp_path / "run" / "results.json").is_file() and (tmp_path / "run" / "predictions" / "lexical.jsonl").is_file()
+    assert not (tmp_path / "run" / "report.html").exists() and "report.html" not in captured.out
