@@ -75,3 +75,21 @@ def test_report_agrees_with_the_run_files(run):
     assert not re.search(r'(src|href)="(https?:)?//', html)
     policy = html_lib.unescape(re.search(r'http-equiv="Content-Security-Policy" content="([^"]*)"', html).group(1))
     assert policy.startswith("default-src 'none'; img-src data:;") and "unsafe" not in policy
+
+
+def test_case_choice_and_confused_pairs():
+    from emmel.predictions import Prediction, Ranked
+    from pages.report import confused_pairs, pick_cases
+
+    def pred(sid: str, gold: str, top: str) -> Prediction:
+        ranked = (Ranked(top, 0.9, {}),) if top == gold else (Ranked(top, 0.9, {}), Ranked(gold, 0.5, {}))
+        return Prediction(sid, gold, 1 if top == gold else 2, ranked)
+
+    preds = {p.sample_id: p for p in [pred("S1", "A", "B"), pred("S2", "A", "B"), pred("S3", "B", "A"), pred("S4", "C", "C"),
+                                      pred("S5", "C", "A"), pred("S6", "D", "D"), pred("S7", "D", "D")]}
+    # A → B twice and B → A once: one pair, oriented by its more frequent direction; then C → A
+    assert confused_pairs(preds) == [(("A", "B"), 2, 1), (("C", "A"), 1, 0)]
+    # more queries than the limit: half wrong, half right, in sample order
+    assert [p.sample_id for p in pick_cases(preds, limit=4)] == ["S1", "S2", "S4", "S6"]
+    assert [p.sample_id for p in pick_cases(preds, limit=6)] == ["S1", "S2", "S3", "S4", "S6", "S7"]
+    assert len(pick_cases(preds, limit=100)) == 7
