@@ -79,9 +79,9 @@ def notes(report: dict) -> list[str]:
     below = below_lexical(report)
     if below:
         scratch = any("trained from scratch" in (source or "") for source in report["models_used"].values())
-        why = (f" They were trained from scratch (random initialisation) on {d.get('distinct_train_texts', '?')} distinct train texts, too few "
-               f"to learn to match names, while {d.get('test_texts_naming_gold', '?')} % of the test descriptions contain their entity's base "
-               "name, which BM25 matches directly (docs/benchmark.md, \"Small datasets\")." if scratch else "")
+        why = (f" They start from random weights (no checkpoint given) and learn from {d.get('distinct_train_texts', '?')} distinct train texts only, "
+               f"too few to learn to match names, while {d.get('test_texts_naming_gold', '?')} % of the test descriptions contain their entity's "
+               "base name, which BM25 matches directly (docs/benchmark.md, \"Small datasets\")." if scratch else "")
         names = ", ".join(MODEL_KINDS[n].display for n in below)
         lines.append(f"Below the lexical baseline (test Top-1 {report['results']['lexical']['test']['top1']:.1f}): {names}.{why}")
     return lines
