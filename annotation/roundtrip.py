@@ -16,16 +16,17 @@ from emmel.schema import SPLITS
 
 
 def make_tasks(dataset, *, splits=SPLITS, images: ImageURLs, predictions: str | Path | None = None,
-               order=DEFAULT_ORDER) -> list[dict]:
-    """Task JSON for the original samples of ``splits`` in ``order`` (``annotation.tasks.ORDERS``); bad image
-    paths are errors naming the sample."""
+               order=DEFAULT_ORDER, problems: list[str] | None = None) -> list[dict]:
+    """Task JSON for the original samples of ``splits`` in ``order`` (``annotation.tasks.ORDERS``; ``uncertainty``
+    needs ``predictions``); bad image paths are errors naming the sample. ``problems`` collects one line per
+    prediction that could not be used as given."""
     unknown = [s for s in splits if s not in SPLITS]
     if unknown:
         raise EmmelError(f"unknown split {unknown[0]!r} (choose from {', '.join(SPLITS)})")
-    order = check_order(order)  # before the predictions are read
-    rankings = read_predictions(predictions, dataset) if predictions else None
+    order = check_order(order, predictions=bool(predictions))  # before the predictions are read
+    rankings = read_predictions(predictions, dataset, problems) if predictions else None
     try:
-        tasks = build_tasks(dataset, splits, URLMaker(dataset.root, images), rankings, order)
+        tasks = build_tasks(dataset, splits, URLMaker(dataset.root, images), rankings, order=order, problems=problems)
     except ImageError as exc:
         raise EmmelError(str(exc), path=dataset.root) from None
     if not tasks:

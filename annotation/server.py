@@ -77,13 +77,13 @@ def api(action: str, url: str):
 
 
 def push(dataset_dir: str | Path, url: str, *, images: ImageURLs, splits=SPLITS, predictions=None, title: str | None = None,
-         order=DEFAULT_ORDER) -> dict:
+         order=DEFAULT_ORDER, problems: list[str] | None = None) -> dict:
     """Create a project with the labeling config, attach local-files storage when local images are
     used, and import one task per sample (with its pre-annotation). Returns ids and counts."""
     from emmel.dataset import Dataset
 
     dataset = Dataset.load(dataset_dir)
-    tasks = make_tasks(dataset, splits=splits, images=images, predictions=predictions, order=order)
+    tasks = make_tasks(dataset, splits=splits, images=images, predictions=predictions, order=order, problems=problems)
     versions = Counter(t["predictions"][0]["model_version"] for t in tasks)
     model_version = min(versions, key=lambda v: (-versions[v], v))  # the most common pre-annotation
     name = dataset.meta.get("name", "EMMEL")

@@ -113,25 +113,39 @@ class EvalSet:
     gold: torch.Tensor  # each query's gold column
 
 
-def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict | None:
+def run_benchmark(cfg: BenchmarkConfig, log=print, extra_outputs=()) -> dict | None:
     """Run everything; writes the output folder and returns the results dict (also ``results.json``).
 
+    With ``cfg.seeds`` N > 1 the whole run (encoders, training, α) is repeated with seeds
+    ``seed, seed + 1, …`` and every metric is reported as mean and standard deviation
+    (:func:`combine_seeds`); the saved models and the predictions are the first seed's.
+    ``extra_outputs``: functions ``(folder, results)`` that add files to the output folder before it
+    is published (the command wires in the HTML report this way).
     With ``cfg.distributed`` every torchrun rank trains its shard of each batch; rank 0 alone scores,
     writes and returns the results, the other ranks return None.
     """
     from baseline.distributed import DistContext
-    from baseline.report import write_outputs
+    from baseline.report import presented, write_outputs
 
     started = time.perf_counter()
     dist = DistContext.from_env(cfg.train.device) if cfg.distributed else DistContext()
+    runs, reports = [], []
     try:
-        run = Benchmark(cfg, log if dist.is_main else (lambda line: None), dist)
-        run.train()
+        say = log if dist.is_main else (lambda line: None)
+        for number, seed in enumerate(cfg.seed_list, start=1):
+            if cfg.seeds > 1:
+                say(f"--- seed {seed} (run {number} of {cfg.seeds})")
+            run = Benchmark(cfg.for_seed(seed), say, dist)
+            run.train()
+            if dist.is_main:
+                run.evaluate()
+                reports.append(run.report())
+            runs = runs or [run]  # the first seed's run: its models and predictions are written
         if dist.is_main:
-            run.evaluate()
-            report = run.report()
-            write_outputs(run.out, report, run.save_models if cfg.save_models else (lambda folder: None), overwrite=cfg.overwrite,
-                          inputs=cfg.inputs)
+            first = runs[0]
+            report = presented(combine_seeds(reports))
+            write_outputs(first.out, report, first.save_models if cfg.save_models else (lambda folder: None), overwrite=cfg.overwrite,
+                          inputs=cfg.inputs, predictions=first.predictions(), extra=[_kept_going(write, say) for write in extra_outputs])
     except BaseException:
         dist.close(wait=False)  # no barrier: the other ranks may be inside a collective; torchrun stops them
         raise
@@ -139,8 +153,55 @@ def run_benchmark(cfg: BenchmarkConfig, log=print) -> dict | None:
     if not dist.is_main:
         return None
     report["wall_seconds"] = round(time.perf_counter() - started, 1)
-    report["out"] = str(run.out)
+    report["out"] = str(runs[0].out)
     return report
+
+
+def _kept_going(write, log):
+    """``write`` (an extra output) whose failure is a warning: a page is not worth losing the trained models and results for."""
+
+    def guarded(folder: Path, report: dict) -> None:
+        try:
+            write(folder, report)
+        except Exception as exc:  # any failure of a derived file: the run's own outputs are complete already
+            log(f"warning: {getattr(write, '__module__', '')}.{getattr(write, '__name__', 'output')} failed ({type(exc).__name__}: {exc}); "
+                "the results are written without it")
+
+    return guarded
+
+
+def combine_seeds(reports: list[dict]) -> dict:
+    """One results dict from the runs of several seeds: every metric of ``results`` becomes the mean
+    over the seeds, ``std`` holds the sample standard deviations (n − 1) and ``seeds`` each run's own
+    values; the rest (α sweep, training curves) is the first seed's, with every seed's α and
+    training summary under ``seed_runs``. One seed: its report, with ``seeds`` added."""
+    from baseline.metrics import mean_std
+
+    first = reports[0]
+    seeds = [r["settings"]["train"]["seed"] for r in reports]
+    combined = {**first, "seeds": seeds}
+    if len(reports) == 1:
+        return combined
+    results = {}
+    for name, row in first["results"].items():
+        out = {key: value for key, value in row.items() if not isinstance(value, dict) or key == "paper"}  # display name, paper numbers
+        out["std"] = {}
+        for split, metrics in row.items():
+            if split in out:
+                continue
+            numeric = [m for m, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            pairs = {metric: mean_std([r["results"][name][split][metric] for r in reports]) for metric in numeric}
+            # the rest (a whole-KB ranking's "exact", "first_stage") is the same in every run: the first's
+            out[split] = {**metrics, **{metric: mean for metric, (mean, _) in pairs.items()}}
+            out["std"][split] = {metric: std for metric, (_, std) in pairs.items()}
+        out["seeds"] = [{"seed": seed, **{k: v for k, v in r["results"][name].items() if isinstance(v, dict) and k != "paper"}}
+                        for seed, r in zip(seeds, reports)]
+        results[name] = out
+    combined["results"] = results
+    combined["seed_runs"] = [{"seed": seed, "alpha": (r["alpha"] or {}).get("alpha"),
+                              "training": {k: {"best_epoch": v["best_epoch"], "best_dev_top1": v["best_dev_top1"]} for k, v in r["training"].items()}}
+                             for seed, r in zip(seeds, reports)]
+    return combined
 
 
 class Benchmark:
@@ -348,7 +409,8 @@ class Benchmark:
         extra = {"distributed": {"world_size": dist.world_size, "backend": dist.backend, "global_batch": self.tc.batch_size}} if dist.active else {}
         return {
             "dataset": {"path": str(cfg.dataset), "name": self.dataset.meta.get("name", ""), "benchmark": self.benchmark, "kb_entities": len(self.kb),
-                        "kb_sha256": self.kb.sha256, "samples": {k: len(v) for k, v in splits.items()}, "lambda": self.lam},
+                        "kb_sha256": self.kb.sha256, "samples": {k: len(v) for k, v in splits.items()}, "lambda": self.lam,
+                        "distinct_train_texts": len(set(splits["train"].texts)), "test_texts_naming_gold": self._naming_share("test")},
             "models_used": {"text-text": self.enc.text_source or None, "visual-text": self.enc.clip_source or None,
                             "lexical": cfg.lexical.describe() if any(r.slot == "lexical" for r in self.recipes) else None},
             "settings": {"models": list(cfg.models), "alpha": cfg.alpha, "normalization": cfg.normalization, "full_kb": cfg.full_kb,
@@ -370,6 +432,31 @@ class Benchmark:
         if clip is not None and clip.config.model_type != "chinese_clip":
             return kind.display.replace("CN-CLIP", "CLIP")
         return kind.display
+
+    def _naming_share(self, split: str) -> float:
+        """Share (%) of a split's texts that contain their gold entity's base name (what a lexical matcher finds)."""
+        from emmel.labels import base_name
+
+        data = self.splits[split]
+        named = sum(base_name(self.kb.labels[g]) in text for g, text in zip(data.gold.tolist(), data.texts))
+        return round(100.0 * named / max(1, len(data)), 1)
+
+    def predictions(self) -> dict[str, list]:
+        """File name → the :class:`emmel.predictions.Prediction` of every test query, per model and protocol:
+        over the stored candidate lists (``<model>.jsonl``) and, with ``--full-kb``, the whole KB
+        (``<model>.kb.jsonl``, gold ranks from the same :class:`~baseline.retrieval.KBRanking` as the KB columns)."""
+        from baseline.predictions import kb_predictions, predictions
+        from emmel.predictions import file_name
+
+        test = self.splits["test"]
+        gold_ids = [self.kb.ids[p] for p in test.gold.tolist()]
+        out = {}
+        for kind in self.kinds:
+            out[file_name(kind.name, "candidates")] = predictions(self.scores[kind.name]["test"], self.evalsets["test"].gold, test.sample_ids,
+                                                                  gold_ids, self.kb.ids)
+            if kind.name in self.kb_rankings:
+                out[file_name(kind.name, "kb")] = kb_predictions(self.kb_rankings[kind.name], test.sample_ids, gold_ids, self.kb.ids)
+        return out
 
     def save_models(self, folder: Path) -> None:
         """One folder per model; a module already saved (``mcr``'s, for the ablations) is hard-linked, not copied."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from emmel.errors import EmmelError
@@ -329,6 +329,7 @@ class BenchmarkConfig:
     lexical: LexicalConfig = field(default_factory=LexicalConfig)  # the lexical baseline's BM25 settings
     eval_batches: EvalBatches = field(default_factory=EvalBatches)  # batch sizes of scoring (memory, not results)
     distributed: bool = False  # data-parallel over the ranks torchrun started (RANK/WORLD_SIZE/LOCAL_RANK)
+    seeds: int = 1  # runs with seeds train.seed, train.seed + 1, …: the table shows mean ± standard deviation
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in MODEL_KINDS]
@@ -343,6 +344,8 @@ class BenchmarkConfig:
         check_shortlist(self.shortlist)
         if not isinstance(self.train, TrainConfig):
             self.train = TrainConfig.for_preset(self.train_preset, **dict(self.train or {}))
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise EmmelError(f"--seeds must be a positive integer, got {self.seeds!r}")
         if not isinstance(self.lexical, LexicalConfig):
             self.lexical = LexicalConfig.from_dict(dict(self.lexical))
 
@@ -350,6 +353,15 @@ class BenchmarkConfig:
     def inputs(self) -> list:
         """What the output folder must never replace: the dataset and the checkpoints."""
         return [self.dataset, self.text_model, self.clip_model]
+
+    @property
+    def seed_list(self) -> list[int]:
+        """The seeds of the runs: ``train.seed`` and the next ``seeds − 1`` integers."""
+        return [self.train.seed + i for i in range(self.seeds)]
+
+    def for_seed(self, seed: int) -> BenchmarkConfig:
+        """This run with training seed ``seed`` (one run of a multi-seed benchmark)."""
+        return replace(self, train=replace(self.train, seed=seed), seeds=1)
 
     @property
     def train_preset(self) -> str | None:

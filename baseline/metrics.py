@@ -35,3 +35,10 @@ def hits_mrr(ranks: torch.Tensor, ks=(1, 3, 5, 10, 20)) -> dict[str, float]:
     out["mr"] = round(float(ranks.double().mean()), 2)
     out["mrr"] = round(100.0 * float((1.0 / ranks.double()).mean()), 2)
     return out
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n − 1; 0 for one value) of a metric over runs, rounded like the metrics."""
+    mean = sum(values) / len(values)
+    var = sum((v - mean) ** 2 for v in values) / (len(values) - 1) if len(values) > 1 else 0.0
+    return round(mean, 2), round(var ** 0.5, 2)

@@ -128,21 +128,28 @@ def test_http_prefix_must_be_plain(base):
             ImageURLs(mode="http", prefix=prefix)
 
 
+def prediction(sample, ranked: list[tuple[str, float]], gold: str | None = None, **scores) -> dict:
+    """A line of `emmel benchmark`'s predictions file (emmel.predictions) ranking ``ranked`` (id, fused score)."""
+    gold = gold or sample.entity_id
+    ids = [eid for eid, _ in ranked]
+    return {"sample_id": sample.id, "gold": gold, "gold_rank": ids.index(gold) + 1 if gold in ids else None, "protocol": "candidates",
+            "ranked": [{"id": eid, "score": score, "scores": {k: v[i] for k, v in scores.items()}} for i, (eid, score) in enumerate(ranked)]}
+
+
 def test_predictions_reorder_candidates_and_pre_annotate(base, tmp_path):
     dataset = Dataset.load(base)
     sample = dataset.samples["test"][0]
     ids = dataset.candidates["test"][sample.id]
     wrong = next(e for e in ids if e != sample.entity_id)
     path = tmp_path / "mcr.jsonl"
-    ranking = [{"entity_id": sample.entity_id, "score": 0.2}, {"entity_id": wrong, "score": 0.7}]
-    write_jsonl(path, [{"sample_id": sample.id, "model_version": "mcr-v1", "ranking": ranking}])
+    write_jsonl(path, [prediction(sample, [(wrong, 0.7), (sample.entity_id, 0.2)], text=[1.5, -0.25], visual=[0.3, 0.1])])
     tasks = by_sample(make_tasks(dataset, splits=("test",), images=ImageURLs(mode="http", prefix="http://h"), predictions=path))
     task = tasks[sample.id]
     assert values(task)[:2] == [wrong, sample.entity_id]
     assert sorted(values(task)) == sorted([*ids, NIL])
-    assert task["data"]["candidates"][0]["hint"].startswith("rank 1 · score 0.700")
-    [prediction] = task["predictions"]
-    assert (prediction["model_version"], prediction["score"], prediction["result"][0]["value"]["choices"]) == ("mcr-v1", 0.7, [wrong])
+    assert task["data"]["candidates"][0]["hint"].startswith("rank 1 · score 0.700 (text 1.500, visual 0.300)")
+    [pre] = task["predictions"]
+    assert (pre["model_version"], pre["score"], pre["result"][0]["value"]["choices"]) == ("mcr", 0.7, [wrong])
     other = next(t for sid, t in tasks.items() if sid != sample.id)
     assert other["predictions"][0]["model_version"] == CURRENT_LINK_MODEL
 
@@ -151,21 +158,60 @@ def test_predictions_reorder_candidates_and_pre_annotate(base, tmp_path):
     "line, message",
     [
         ("{not json", "line 1: invalid JSON"),
-        ('{"sample_id": "Snope", "ranking": [{"entity_id": "E1", "score": 1}]}', "line 1: unknown sample id 'Snope'"),
-        ('{"sample_id": "%s", "ranking": []}', "non-empty 'ranking'"),
-        ('{"sample_id": "%s", "ranking": [{"entity_id": "Enope", "score": 1}]}', "unknown entity id 'Enope'"),
-        ('{"sample_id": "%s", "ranking": [{"entity_id": "%s", "score": "high"}]}', "finite 'score'"),
+        ('{"sample_id": "%s", "gold": "%s", "gold_rank": 1, "ranked": [{"id": "%s", "sco', "line 1: invalid JSON: the line is cut off"),
+        ('{"sample_id": "Snope", "gold": "%s", "gold_rank": null, "ranked": []}', "line 1: none of the 1 predictions is about a sample "
+                                                                                 "of this dataset"),
+        ('{"sample_id": "%s", "gold": "%s", "gold_rank": 1, "ranked": [{"id": "Enope", "score": 1}]}', "gold_rank 1 but ranked"),
+        ('{"sample_id": "%s", "gold": "%s", "gold_rank": null, "ranked": [{"id": "Enope", "score": 1}]}', "unknown entity id 'Enope'"),
+        ('{"sample_id": "%s", "gold": "%s", "gold_rank": 1, "ranked": [{"id": "%s", "score": "high"}]}', "ranked.1..score must be a finite"),
+        ('{"sample_id": "%s", "gold": "%s", "gold_rank": 0, "ranked": []}', "'gold_rank' must be a positive integer"),
+        ('{"sample_id": "%s", "ranking": [{"entity_id": "%s", "score": 1}]}', "not a predictions file of `emmel benchmark`"),
     ],
 )
 def test_bad_predictions_file_names_file_and_line(base, tmp_path, line, message):
     dataset = Dataset.load(base)
     sample = dataset.samples["dev"][0]
-    text = line % ((sample.id,) if line.count("%s") == 1 else (sample.id, sample.entity_id)) if "%s" in line else line
+    text = line.replace("%s", sample.id, 1).replace("%s", sample.entity_id)
     path = tmp_path / "p.jsonl"
     path.write_text(text + "\n", encoding="utf-8")
     with pytest.raises(EmmelError, match=message) as info:
         make_tasks(dataset, images=ImageURLs(mode="http", prefix="http://h"), predictions=path)
     assert str(path) in str(info.value)
+
+
+def test_uncertainty_order_and_round_trip_through_import(base, tmp_path, capsys):
+    """Export with a model's predictions, least sure first; the export comes back through the existing import unchanged."""
+    dataset = Dataset.load(base)
+    test = sorted(dataset.samples["test"], key=lambda s: s.id)
+    lines = []
+    for i, sample in enumerate(test[:3]):  # margins 0.3, 0.1, 0.5: the second sample is the least sure
+        other = next(e for e in dataset.candidates["test"][sample.id] if e != sample.entity_id)
+        top = (0.6, 0.55, 0.7)[i]
+        lines.append(prediction(sample, [(sample.entity_id, top), (other, top - (0.3, 0.1, 0.5)[i])], lexical=[2.0, 1.0]))
+    alone = test[3]  # one offered entity ranked: no margin, after those with one
+    lines.append(prediction(alone, [(alone.entity_id, 0.9)], lexical=[3.0]))
+    path = tmp_path / "predictions" / "lexical.jsonl"
+    path.parent.mkdir()
+    write_jsonl(path, lines)
+    out = tmp_path / "tasks.json"
+    assert main(["annotate", "export", str(base), "--out", str(out), "--split", "test", "--predictions", str(path), "--order", "uncertainty",
+                 "--images", "http", "--image-prefix", "http://h"]) == 0
+    assert "least sure first" in capsys.readouterr().out
+    tasks = read_tasks(out)
+    order = [t["data"]["sample_id"] for t in tasks]
+    assert order[:4] == [test[1].id, test[0].id, test[2].id, alone.id] and order[4:] == [s.id for s in test[4:]]
+    assert all(t["predictions"][0]["model_version"] == "lexical" for t in tasks[:4])
+    assert tasks[0]["data"]["candidates"][0]["hint"].startswith("rank 1 · score 0.550 (lexical 2.000)")
+    # the reviewer accepts the model's pre-annotation everywhere: the import confirms and changes nothing
+    export = write(tmp_path / "export.json", json_export(tasks, {t["data"]["sample_id"]: [t["predictions"][0]["result"]] for t in tasks}))
+    outcome = import_file(base, export, tmp_path / "v2")
+    assert not outcome.edited and outcome.report["confirmed"] == len(tasks) and files_of(tmp_path / "v2") == files_of(base)
+    # the dataset order is the default; uncertainty without predictions is refused
+    assert main(["annotate", "export", str(base), "--out", str(tmp_path / "plain.json"), "--split", "test", "--predictions", str(path),
+                 "--images", "http", "--image-prefix", "http://h"]) == 0
+    assert [t["data"]["sample_id"] for t in read_tasks(tmp_path / "plain.json")] == [s.id for s in test]
+    assert main(["annotate", "export", str(base), "--out", str(tmp_path / "x.json"), "--order", "uncertainty"]) == 2
+    assert "--order uncertainty needs --predictions" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("bad", ["../outside.png", "/etc/passwd", "images/../../x.png"])

@@ -220,3 +220,58 @@ def test_vocabulary_falls_back_without_cn_clip(monkeypatch):
     assert "built from the dataset" in source and tokenizer.convert_ids_to_tokens(tokenizer("湘西")["input_ids"])[1:3] == ["湘", "西"]
     with pytest.raises(EmmelError, match="cn_clip is not installed"):
         vocab.default_tokenizer(None)
+
+
+def test_predictions_files_reproduce_the_table(trained, learnable):
+    """Every model, both protocols: Top-k, H@k and MRR recomputed from predictions/*.jsonl equal results.json exactly."""
+    from emmel.dataset import Dataset
+    from emmel.predictions import read_predictions
+
+    folder, out, report = trained
+    dataset = Dataset.load(learnable)
+    test = {s.id: s.entity_id for s in dataset.samples["test"]}
+    files = sorted(p.name for p in (folder / "predictions").iterdir())
+    assert files == sorted(f"{m}{suffix}" for m in report["results"] for suffix in (".jsonl", ".kb.jsonl"))
+    for name, result in report["results"].items():
+        for suffix, protocol, split, ks, prefix in ((".jsonl", "candidates", "test", (1, 5, 10), "top"),
+                                                      (".kb.jsonl", "kb", "kb", (1, 3, 5, 10), "h")):
+            lines = [p for _, p in read_predictions(folder / "predictions" / f"{name}{suffix}")]
+            assert sorted(p.sample_id for p in lines) == sorted(test) and all(p.gold == test[p.sample_id] for p in lines)
+            assert all(p.protocol == protocol and 1 <= len(p.ranked) <= 10 for p in lines)
+            ranks = [p.gold_rank for p in lines]
+            for k in ks:
+                assert round(100.0 * sum(1 for r in ranks if r is not None and r <= k) / len(ranks), 2) == result[split][f"{prefix}{k}"]
+            if protocol == "kb":
+                assert round(100.0 * sum(1.0 / r for r in ranks if r is not None) / len(ranks), 2) == result["kb"]["mrr"]
+            slots = {"mcr": {"text", "visual"}, "text-only": {"text"}, "lexical": {"lexical"}}.get(name, {"visual"})
+            assert all(set(r.scores) == slots for p in lines for r in p.ranked)
+            # the listed top entities agree with gold_rank where the gold is among them
+            assert all(p.ranked[p.gold_rank - 1].id == p.gold for p in lines if p.gold_rank and p.gold_rank <= len(p.ranked))
+    mcr = [p for _, p in read_predictions(folder / "predictions" / "mcr.jsonl")]
+    assert all(r.scores["visual"] <= 1.0 and 0.0 <= r.score <= 1.0 for p in mcr for r in p.ranked)  # cosines; fused softmax mix
+    assert "predictions/" in out
+
+
+def test_seeds_give_mean_and_standard_deviation(tiny_dataset, tmp_path):
+    code, out, err = cli("benchmark", tiny_dataset, "--epochs", "1", "--models", "lexical,text-only", "--seeds", "2", "--seed", "5",
+                         "--out", tmp_path / "seeds")
+    assert code == 0, err
+    report = json.loads((tmp_path / "seeds" / "results.json").read_text(encoding="utf-8"))
+    assert report["seeds"] == [5, 6] and [r["seed"] for r in report["seed_runs"]] == [5, 6]
+    assert "seed 6 (run 2 of 2)" in err
+    for result in report["results"].values():
+        per_seed = result["seeds"]
+        assert [r["seed"] for r in per_seed] == [5, 6]
+        for split in ("dev", "test"):
+            for metric, mean in result[split].items():
+                values = [r[split][metric] for r in per_seed]
+                assert mean == round(sum(values) / 2, 2)
+                assert result["std"][split][metric] == round(abs(values[0] - values[1]) / 2 ** 0.5, 2)
+    assert all(v == 0.0 for v in report["results"]["lexical"]["std"]["test"].values())  # nothing random in BM25
+    top1 = report["results"]["text-only"]
+    assert f"{top1['test']['top1']:.1f} ± {top1['std']['test']['top1']:.1f}" in out and "over 2 runs with seeds 5, 6" in out
+    # predictions and models are the first seed's run
+    first = [json.loads(line)["gold_rank"] for line in (tmp_path / "seeds" / "predictions" / "text-only.jsonl").read_text().splitlines()]
+    assert round(100.0 * sum(r == 1 for r in first) / len(first), 2) == top1["seeds"][0]["test"]["top1"]
+    line = error_line(*cli("benchmark", tiny_dataset, "--seeds", "0", "--out", tmp_path / "bad"))
+    assert "--seeds must be a positive integer" in line

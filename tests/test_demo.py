@@ -38,3 +38,8 @@ def test_demo_runs_the_whole_chain(tmp_path):
     marker = json.loads((site / "site.json").read_text(encoding="utf-8"))
     assert marker["results"] is True and marker["samples"] == len(list(dataset.all_samples()))
     assert (site / "results.html").is_file() and any((site / "rejects").glob("*.html"))
+    # the demo ends with the table, the lexical baseline in it; predictions and the report beside results.md
+    tail = result.stdout[result.stdout.index("=== done"):]
+    assert "| Lexical (BM25 over character n-grams)" in tail and "| MCR (text-text + visual-text)" in tail
+    assert sorted(p.name for p in (out / "results" / "predictions").iterdir()) == sorted(f"{m}.jsonl" for m in results["results"])
+    assert (out / "results" / "report.html").stat().st_size > 10_000

@@ -252,12 +252,18 @@ def test_import_stats_benchmark_end_to_end(tmp_path):
     result = run_emmel("stats", "--check", tmp_path / "WM")
     assert result.returncode == 0 and "check: OK" in result.stdout, result.stdout
     result = run_emmel("benchmark", tmp_path / "WM", "--out", tmp_path / "run", "--epochs", "1", "--threads", "1",
-                       "--models", "text-only,clip-zeroshot", "--no-save-models")
+                       "--models", "lexical,text-only,clip-zeroshot", "--no-save-models")
     assert result.returncode == 0, result.stderr
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     n_test = results["dataset"]["samples"]["test"]
     assert n_test == layout.samples["test"] and misses == 2
-    for model in ("text-only", "clip-zeroshot"):
+    for model in ("lexical", "text-only", "clip-zeroshot"):
         test = results["results"][model]["test"]
         assert test["top10"] <= 100 * (n_test - misses) / n_test  # a gold missing from its list is never a hit
         assert 0 <= test["top1"] <= test["top5"] <= test["top10"]
+        # the predictions say so too: gold_rank null for the two misses, and the same Top-k
+        lines = [json.loads(line) for line in (tmp_path / "run" / "predictions" / f"{model}.jsonl").read_text().splitlines()]
+        ranks = [line["gold_rank"] for line in lines]
+        assert ranks.count(None) == misses and len(lines) == n_test
+        for k in (1, 5, 10):
+            assert round(100.0 * sum(1 for r in ranks if r is not None and r <= k) / n_test, 2) == test[f"top{k}"]

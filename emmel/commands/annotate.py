@@ -47,10 +47,12 @@ def _task_options(parser) -> None:
     from annotation.tasks import DEFAULT_ORDER, ORDERS
 
     parser.add_argument("--split", action="append", help="split(s) to export: train, dev, test (repeat or comma-separate; default all)")
-    parser.add_argument("--predictions", help="JSONL of model rankings to pre-annotate with (see docs/annotate.md)")
+    parser.add_argument("--predictions", metavar="FILE",
+                        help="a model's predictions (emmel benchmark's RESULTS/predictions/<model>.jsonl) to pre-annotate with (see docs/annotate.md)")
     parser.add_argument("--order", type=_order, default=DEFAULT_ORDER, metavar="NAME[,NAME]",
-                        help=f"task order: {', '.join(ORDERS)}; comma-separate to sort by one, then the next "
-                             f"(default {','.join(DEFAULT_ORDER)}: model-flagged mismatches first, most suspect first; see docs/suspect.md)")
+                        help=f"task order: {', '.join(ORDERS)}; comma-separate to sort by one, then the next. dataset: split, then id; "
+                             "suspect: model-flagged mismatches first (docs/suspect.md); uncertainty: the samples the model of --predictions "
+                             f"is least sure of first (smallest margin between its top two) (default {','.join(DEFAULT_ORDER)})")
     parser.add_argument("--images", choices=("local-files", "http", "inline"), default="local-files", help="image URL mode (default local-files)")
     parser.add_argument("--document-root", help=f"local-files: the server's document root (default ${DOC_ROOT_ENV}, else the dataset's parent folder)")
     parser.add_argument("--image-prefix", help="http: URL under which the dataset folder is served")
@@ -64,7 +66,7 @@ def _order(text: str) -> tuple[str, ...]:
 def _check_order(args) -> None:
     from annotation.tasks import check_order
 
-    check_order(args.order)  # before anything else is said or read
+    check_order(args.order, predictions=bool(args.predictions))  # before anything else is said or read
 
 
 def _import_options(parser) -> None:
@@ -128,10 +130,21 @@ def _export(args) -> int:
 
     _check_order(args)
     dataset = Dataset.load(args.dataset)
-    tasks = make_tasks(dataset, splits=_splits(args), images=_images(args, args.dataset), predictions=args.predictions, order=args.order)
+    problems: list[str] = []
+    tasks = make_tasks(dataset, splits=_splits(args), images=_images(args, args.dataset), predictions=args.predictions, order=args.order,
+                       problems=problems)
     write_tasks(args.out, tasks, overwrite=args.overwrite, inputs=(args.dataset, args.predictions))
-    print(f"wrote {len(tasks)} tasks to {args.out}")
+    _warn(problems, args.predictions)
+    print(f"wrote {len(tasks)} tasks to {args.out}" + (", the model's least sure first" if args.order[0] == "uncertainty" else ""))
     return 0
+
+
+def _warn(problems: list[str], source) -> None:
+    """One warning line per problem (at most MAX_WARNINGS, then a count)."""
+    for line in problems[:MAX_WARNINGS]:
+        print(f"emmel annotate: warning: {source}: {line}", file=sys.stderr)
+    if len(problems) > MAX_WARNINGS:
+        print(f"emmel annotate: warning: ... and {len(problems) - MAX_WARNINGS} more", file=sys.stderr)
 
 
 def _report(outcome, args) -> int:
@@ -161,8 +174,10 @@ def _push(args) -> int:
     from annotation.server import push
 
     _check_order(args)
+    problems: list[str] = []
     info = push(args.dataset, _url(args), images=_images(args, args.dataset), splits=_splits(args), predictions=args.predictions, title=args.title,
-                order=args.order)
+                order=args.order, problems=problems)
+    _warn(problems, args.predictions)
     storage = f", local-files storage {info['storage']}" if info["storage"] is not None else ""
     print(f"project {info['project']} ({info['title']}): {info['tasks']} tasks{storage}")
     if info["image_problem"]:

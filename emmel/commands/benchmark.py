@@ -26,7 +26,7 @@ def preset_defaults(name: str) -> str:
 
 
 def add_arguments(parser) -> None:
-    from baseline.config import MODEL_NAMES, NORMALIZATIONS, PRESETS, BenchmarkConfig, TrainConfig
+    from baseline.config import LEXICAL_FIELDS, MODEL_NAMES, NORMALIZATIONS, PRESETS, BenchmarkConfig, LexicalConfig, TrainConfig
     from baseline.prompts import PROMPT_SETS
 
     default = BenchmarkConfig.default
@@ -57,6 +57,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--clip-negatives", type=int,
                         help=f"hard candidate negatives per image for the visual-text InfoNCE ({preset_defaults('clip_negatives')})")
     parser.add_argument("--seed", type=int, help=f"random seed (default: {paper.seed})")
+    parser.add_argument("--seeds", type=int, default=default("seeds"),
+                        help="train and evaluate N times, with seeds SEED, SEED+1, …; the table shows mean ± standard deviation, "
+                             f"models/ and predictions/ the first run (default: {default('seeds')})")
+    parser.add_argument("--lexical-fields", default=",".join(LexicalConfig.fields),
+                        help=f"entity fields the lexical model matches, comma-separated, any of {', '.join(LEXICAL_FIELDS)} "
+                             f"(default: {','.join(LexicalConfig.fields)})")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's; 1 is fastest on a busy shared machine)")
     parser.add_argument("--full-kb", action="store_true",
                         help="also rank the test queries against the whole KB (MIMIC's protocol: H@1/3/5/10/20, MR, MRR)")
@@ -82,11 +88,13 @@ def train_settings(args) -> dict:
 
 def run(args) -> int:
     import sys
+    from pathlib import Path
 
     from baseline.benchmark import BenchmarkConfig, run_benchmark
     from baseline.distributed import requested
     from baseline.report import summary
     from emmel.errors import EmmelError
+    from pages.report import FILE, write_report
 
     alpha = args.alpha
     if alpha != "auto":
@@ -98,12 +106,16 @@ def run(args) -> int:
         dataset=args.dataset, models=[m.strip() for m in args.models.split(",") if m.strip()], alpha=alpha,
         normalization=args.normalization, text_model=args.text_model, clip_model=args.clip_model, preset=args.preset, prompts=args.prompts,
         full_kb=args.full_kb, shortlist=args.shortlist, out=args.out, overwrite=args.overwrite, save_models=not args.no_save_models,
-        progress=sys.stderr.isatty(), threads=args.threads, train=train_settings(args), distributed=requested(),
+        progress=sys.stderr.isatty(), threads=args.threads, train=train_settings(args), distributed=requested(), seeds=args.seeds,
+        lexical={"fields": [f.strip() for f in args.lexical_fields.split(",") if f.strip()]},
     )
-    report = run_benchmark(cfg, log=lambda line: print(line, file=sys.stderr))
+    # the HTML report is made from the run's files inside its output folder, before the folder is published
+    report = run_benchmark(cfg, log=lambda line: print(line, file=sys.stderr), extra_outputs=[write_report])
     if report is None:  # a torchrun rank other than 0: rank 0 prints and writes
         return 0
     print(summary(report))
     print(f"\nwrote {report['out']} (results.json, results.md, ablation.png"
-          f"{', alpha_sweep.png' if report.get('alpha') else ''}{', models/' if cfg.save_models else ''}) in {report['wall_seconds']:.1f} s")
+          f"{', alpha_sweep.png' if report.get('alpha') else ''}, predictions/{f', {FILE}' if (Path(report['out']) / FILE).is_file() else ''}"
+          f"{', models/' if cfg.save_models else ''}) "
+          f"in {report['wall_seconds']:.1f} s")
     return 0

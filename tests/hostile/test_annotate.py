@@ -17,6 +17,7 @@ from emmel.cli import main
 from emmel.dataset import Dataset
 from emmel.integrity import check
 from emmel.io import read_json
+from emmel.schema import Sample
 from tests.dataset_factory import make_dataset
 from tests.ls_export import entity, json_export, write
 
@@ -72,18 +73,70 @@ def test_edited_export_candidates_never_relink(dataset_dir, tmp_path, capsys):
     assert counts["input_records"] == counts["kept"] + counts["rejected"] == dataset.counts()["input_records"]
 
 
-def test_predictions_never_add_unoffered_choices(dataset_dir, tmp_path):
+def ranked_line(sample, ranked: list[tuple[str, float]], gold: str | None = None) -> str:
+    gold = gold or sample.entity_id
+    ids = [eid for eid, _ in ranked]
+    return json.dumps({"sample_id": sample.id, "gold": gold, "gold_rank": ids.index(gold) + 1 if gold in ids else None,
+                       "protocol": "kb", "ranked": [{"id": eid, "score": score, "scores": {"text": score}} for eid, score in ranked]})
+
+
+def export_cli(dataset_dir, predictions, out, *extra) -> int:
+    return main(["annotate", "export", str(dataset_dir), "--out", str(out), "--predictions", str(predictions),
+                 "--images", "http", "--image-prefix", "http://h", *map(str, extra)])
+
+
+def test_predictions_never_add_unoffered_choices(dataset_dir, tmp_path, capsys):
+    """A whole-KB ranking names entities the task does not offer: they are left out, one warning line each."""
     dataset = Dataset.load(dataset_dir)
     sample = dataset.samples["dev"][1]
     outside = next(e.id for e in dataset.kb if e.id not in dataset.candidates["dev"][sample.id])
     inside = next(e for e in dataset.candidates["dev"][sample.id] if e != sample.entity_id)
-    path = tmp_path / "ranking.jsonl"
-    path.write_text(json.dumps({"sample_id": sample.id, "ranking": [{"entity_id": outside, "score": 0.9},
-                                                                    {"entity_id": inside, "score": 0.5}]}) + "\n", encoding="utf-8")
+    path = tmp_path / "mcr.kb.jsonl"
+    path.write_text(ranked_line(sample, [(outside, 0.9), (inside, 0.5)]) + "\n", encoding="utf-8")
     [task] = make_tasks(dataset, splits=("dev",), images=ImageURLs(mode="http", prefix="http://h"), predictions=path)[1:2]
     offered = [c["value"] for c in task["data"]["candidates"]]
     assert outside not in offered and offered[0] == inside and sorted(offered) == sorted([*dataset.candidates["dev"][sample.id], NIL])
     assert task["predictions"][0]["result"][0]["value"]["choices"] == [inside] and task["predictions"][0]["score"] == 0.5
+    assert task["predictions"][0]["model_version"] == "mcr-kb"
+    assert export_cli(dataset_dir, path, tmp_path / "t.json", "--split", "dev") == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warnings == [f"emmel annotate: warning: {path}: line 1: sample {sample.id}: entity {outside} is not among the task's candidates (left out)"]
+
+
+def test_mismatched_predictions_files(dataset_dir, tmp_path, capsys):
+    """Another dataset's file, an unknown sample among known ones, a cut-off last line, a stale gold, a binary file."""
+    dataset = Dataset.load(dataset_dir)
+    dev = sorted(dataset.samples["dev"], key=lambda s: s.id)
+    foreign = Sample(id="Sffffffffffff", image="images/x.jpg", text="别的数据集", entity_id="Effffffffffff", split="dev")  # another dataset's
+    cases = {
+        "wrong dataset": (ranked_line(foreign, [(foreign.entity_id, 1.0)]) + "\n", "none of the 1 predictions is about a sample of this dataset"),
+        "unknown sample": (ranked_line(dev[0], [(dev[0].entity_id, 1.0)]) + "\n" + ranked_line(foreign, [(foreign.entity_id, 1.0)]) + "\n",
+                           f"line 2: unknown sample id {foreign.id!r}"),
+        "cut off": (ranked_line(dev[0], [(dev[0].entity_id, 1.0)]) + "\n" + ranked_line(dev[1], [(dev[1].entity_id, 1.0)])[:40],
+                    "line 2: invalid JSON: the line is cut off"),
+        "twice": (ranked_line(dev[0], [(dev[0].entity_id, 1.0)]) + "\n" + ranked_line(dev[0], [(dev[0].entity_id, 1.0)]) + "\n",
+                  f"line 2: second prediction for sample {dev[0].id}"),
+        "unsorted": (ranked_line(dev[0], [(dev[0].entity_id, 0.1), (dev[1].entity_id, 0.9)]) + "\n", "line 1: 'ranked' must be sorted"),
+        "binary": ("\x00\xff\xfe garbage", "line 1: not UTF-8"),
+        "array": ("[1, 2]\n", "line 1: a line must hold a JSON object"),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / f"{name}.jsonl"
+        path.write_bytes(text.encode("utf-8", "surrogateescape") if name != "binary" else b"\x00\xff\xfe garbage\n")
+        out = tmp_path / f"{name}.json"
+        assert export_cli(dataset_dir, path, out) == 2, name
+        error = last_error(capsys)
+        assert message in error and str(path) in error and len(error.splitlines()) == 1, (name, error)
+        assert not out.exists(), name
+    # a stale gold (the sample was relinked since the run) is reported and the ranking still used
+    other = next(e for e in dataset.candidates["dev"][dev[0].id] if e != dev[0].entity_id)
+    path = tmp_path / "stale.jsonl"
+    path.write_text(ranked_line(dev[0], [(other, 0.8)], gold=other) + "\n", encoding="utf-8")
+    assert export_cli(dataset_dir, path, tmp_path / "stale.json", "--split", "dev") == 0
+    err = capsys.readouterr().err
+    assert f"line 1: sample {dev[0].id}: the predictions' gold {other} is not its current link {dev[0].entity_id}" in err
+    assert main(["annotate", "export", str(dataset_dir), "--out", str(tmp_path / "x.json"), "--predictions", str(tmp_path / "nope.jsonl")]) == 2
+    assert "file not found" in last_error(capsys)
 
 
 @pytest.mark.parametrize("where, message", [
