@@ -171,16 +171,18 @@ def test_missing_link_image_is_one_line(trained, tmp_path):
 
 
 def test_same_seed_same_bytes(tiny_dataset, tmp_path):
-    """Two runs with the same seed, one through the CLI and one through the library with its own defaults."""
+    """Two runs with the same seed, one through the CLI and one through the library with its own defaults
+    (and the report page the command wires in)."""
     from baseline.benchmark import BenchmarkConfig, run_benchmark
+    from pages.report import write_report
 
     code, _, err = cli("benchmark", tiny_dataset, "--epochs", "1", "--models", "text-only,image-only,mcr", "--out", tmp_path / "one")
     assert code == 0, err
     run_benchmark(BenchmarkConfig(dataset=str(tiny_dataset), models=["text-only", "image-only", "mcr"], train={"epochs": 1}, threads=1,
-                                  progress=False, out=str(tmp_path / "two")), log=lambda line: None)
+                                  progress=False, out=str(tmp_path / "two")), log=lambda line: None, extra_outputs=[write_report])
     runs = [{p.relative_to(tmp_path / name).as_posix(): p.read_bytes() for p in sorted((tmp_path / name).rglob("*")) if p.is_file()}
             for name in ("one", "two")]
-    assert runs[0].keys() == runs[1].keys() and "models/mcr/text/model.safetensors" in runs[0]
+    assert runs[0].keys() == runs[1].keys() and "models/mcr/text/model.safetensors" in runs[0] and "report.html" in runs[0]
     assert [k for k in runs[0] if runs[0][k] != runs[1][k]] == []
 
 
@@ -234,7 +236,7 @@ def test_predictions_files_reproduce_the_table(trained, learnable):
     assert files == sorted(f"{m}{suffix}" for m in report["results"] for suffix in (".jsonl", ".kb.jsonl"))
     for name, result in report["results"].items():
         for suffix, protocol, split, ks, prefix in ((".jsonl", "candidates", "test", (1, 5, 10), "top"),
-                                                      (".kb.jsonl", "kb", "kb", (1, 3, 5, 10), "h")):
+                                                      (".kb.jsonl", "kb", "kb", (1, 3, 5, 10, 20), "h")):
             lines = [p for _, p in read_predictions(folder / "predictions" / f"{name}{suffix}")]
             assert sorted(p.sample_id for p in lines) == sorted(test) and all(p.gold == test[p.sample_id] for p in lines)
             assert all(p.protocol == protocol and 1 <= len(p.ranked) <= 10 for p in lines)
@@ -243,6 +245,7 @@ def test_predictions_files_reproduce_the_table(trained, learnable):
                 assert round(100.0 * sum(1 for r in ranks if r is not None and r <= k) / len(ranks), 2) == result[split][f"{prefix}{k}"]
             if protocol == "kb":
                 assert round(100.0 * sum(1.0 / r for r in ranks if r is not None) / len(ranks), 2) == result["kb"]["mrr"]
+                assert None not in ranks and round(sum(ranks) / len(ranks), 2) == result["kb"]["mr"]  # the whole-KB ranking is complete
             slots = {"mcr": {"text", "visual"}, "text-only": {"text"}, "lexical": {"lexical"}}.get(name, {"visual"})
             assert all(set(r.scores) == slots for p in lines for r in p.ranked)
             # the listed top entities agree with gold_rank where the gold is among them
