@@ -124,11 +124,12 @@ def test_pull_without_edits_is_identical(label_studio, legacy_token, tmp_path, c
     dataset = Dataset.load(folder)
     sample = dataset.samples["dev"][0]
     rival = next(e for e in dataset.candidates["dev"][sample.id] if e != sample.entity_id)
-    write_jsonl(tmp_path / "mcr.jsonl", [{"sample_id": sample.id, "model_version": "mcr-test", "ranking": [{"entity_id": rival, "score": 0.75}]}])
+    write_jsonl(tmp_path / "mcr.jsonl", [{"sample_id": sample.id, "gold": sample.entity_id, "gold_rank": None, "protocol": "candidates",
+                                          "ranked": [{"id": rival, "score": 0.75, "scores": {"text": 1.5}}]}])  # emmel.predictions
     project = push(label_studio, folder, capsys, "--split", "dev", "--split", "test", "--predictions", str(tmp_path / "mcr.jsonl"))
     task = project_tasks(sdk(label_studio), project)[sample.id]
     [prediction] = sdk(label_studio).predictions.list(task=task.id)
-    assert (prediction.model_version, prediction.score, prediction.result[0]["value"]["choices"]) == ("mcr-test", 0.75, [rival])
+    assert (prediction.model_version, prediction.score, prediction.result[0]["value"]["choices"]) == ("mcr", 0.75, [rival])
     assert main(["annotate", "pull", str(project), "--url", label_studio.url, "--dataset", str(folder), "--out", str(tmp_path / "same")]) == 0
     assert "identical to the input" in capsys.readouterr().out
     assert files_of(tmp_path / "same") == files_of(folder)
