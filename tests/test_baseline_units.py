@@ -155,3 +155,22 @@ def test_corpus_vocabulary_fallback_tokenizes_chinese_by_character():
     assert tokens == ["[CLS]", "剪", "纸", "(", "湘", "西", ")", "[SEP]"]
     assert tok("木雕")["input_ids"][1:-1] == [tok.unk_token_id] * 2
     assert "abc" in vocab and vocab["[PAD]"] == 0
+
+
+def test_restricted_vocab_tokenises_the_corpus_as_before():
+    """The tiny preset's vocabulary restriction loses nothing on its corpus: same tokens (mixed CJK, digits,
+    Latin words split into word pieces, full-width brackets), [UNK] only for what the corpus lacks."""
+    from baseline.vocab import cnclip_vocab_path, restrict, tokenizer_from_vocab
+
+    path = cnclip_vocab_path()
+    if path is None:
+        pytest.skip("cn_clip (the Chinese BERT vocabulary) not installed")
+    full = tokenizer_from_vocab(path)
+    corpus = ["苗族(雷山)银饰锻制技艺", "剪纸（泉州（李尧宝）刻纸）", "2008年列入第二批名录", "Miao silverwork, Leishan county",
+              "侗族大歌：无伴奏、多声部", "ＡＢＣ全角字母与①序号"]
+    small = restrict(full, corpus)
+    assert len(small) < len(full) // 20
+    for text in corpus:
+        assert small.tokenize(text) == full.tokenize(text)
+        assert small.convert_ids_to_tokens(small(text)["input_ids"]) == full.convert_ids_to_tokens(full(text)["input_ids"])
+    assert small.tokenize("鑫") == [small.unk_token] and full.tokenize("鑫") != [full.unk_token]

@@ -22,6 +22,7 @@ Variants (one change each against the tiny preset's defaults):
   no-dropout                      dropout 0 instead of 0.1
   distinct-texts                  train on one sample per distinct (text, entity) (no augmented copies)
   kb-texts                        also train on each entity's label, aliases and KB description as texts naming it
+  kb-names                        also train on each entity's label and aliases as texts naming it (no description)
 Variants combine with '+' (``distinct-texts+lr-1e-2``).
 """
 
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 VARIANTS = ("default", "lr-1e-3", "lr-1e-2", "epochs-60", "negatives-3", "negatives-all", "full-vocab", "text-first", "wider",
-            "no-dropout", "distinct-texts", "kb-texts")
+            "no-dropout", "distinct-texts", "kb-texts", "kb-names")
 
 
 def data_facts(dataset_dir: str) -> None:
@@ -113,7 +114,7 @@ def configure(variant: str, seed: int, dataset: str):
 
             pairs.TextSide.pack = text_first
             patches.append(lambda original=original: setattr(pairs.TextSide, "pack", original))
-        elif part not in ("default", "distinct-texts", "kb-texts"):
+        elif part not in ("default", "distinct-texts", "kb-texts", "kb-names"):
             raise SystemExit(f"unknown variant part {part!r}")
     if text != PRESETS["tiny"].text or not restrict:
         name = f"study-{variant}"
@@ -126,15 +127,17 @@ def configure(variant: str, seed: int, dataset: str):
 
 
 def reshape_train(run, variant: str) -> None:
-    """distinct-texts: one sample per (text, entity); kb-texts: the KB's labels, aliases and descriptions added as texts."""
+    """distinct-texts: one sample per (text, entity); kb-texts: the KB's labels, aliases and descriptions added as texts;
+    kb-names: the labels and aliases only."""
     split = run.splits["train"]
     texts, gold = list(split.texts), split.gold.tolist()
     if "distinct-texts" in variant.split("+"):
         pairs = list(dict.fromkeys(zip(texts, gold)))
         texts, gold = [t for t, _ in pairs], [g for _, g in pairs]
-    if "kb-texts" in variant.split("+"):
+    parts = variant.split("+")
+    if "kb-texts" in parts or "kb-names" in parts:
         for position, entity in enumerate(run.kb.entities):
-            for extra in (entity.label, *entity.aliases, entity.description):
+            for extra in (entity.label, *entity.aliases, *([entity.description] if "kb-texts" in parts else [])):
                 if extra:
                     texts.append(extra)
                     gold.append(position)
