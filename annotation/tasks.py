@@ -107,11 +107,11 @@ DEFAULT_ORDER = ("suspect",)  # without flags (docs/suspect.md) this is the data
 NEEDS_PREDICTIONS = ("uncertainty",)
 
 
-def check_order(names: Sequence[str], *, predictions: bool = True) -> tuple[str, ...]:
+def check_order(names: str | Sequence[str], *, predictions: bool = True) -> tuple[str, ...]:
     """The order names, checked (an unknown one is an error listing the known ones; an order that reads a
     model's ranking needs ``predictions``)."""
-    if isinstance(names, str):
-        names = tuple(n.strip() for n in names.split(","))
+    if isinstance(names, str):  # "--order a,b"
+        names = tuple(n.strip() for n in names.split(",") if n.strip())
     unknown = [n for n in names if n not in ORDERS]
     if unknown or not names:
         raise EmmelError(f"unknown task order {unknown[0] if unknown else '(none)'!r}; choose from {', '.join(ORDERS)} "

@@ -27,7 +27,7 @@ from baseline.config import CLIP_MEAN, CLIP_STD, EvalBatches, ModelConfig, Train
 from baseline.images import ImageSource, Normaliser, image_bank
 from baseline.modules import VisualText
 from baseline.negatives import NegativeSampler
-from baseline.pairs import LabelSide, Template, token_table
+from baseline.pairs import LabelSide, Template, single_table
 from baseline.runtime import Runtime, seed_everything
 from baseline.scoring import image_embeddings, label_embeddings
 from emmel.config import SuspectConfig
@@ -55,7 +55,7 @@ class ClipPairScorer:
         self.train = TrainConfig.for_preset(None, epochs=fit_epochs, seed=seed, device=device,
                                             **({"lr": fit_lr} if fit_lr is not None else {}),
                                             **({"batch_size": fit_batch_size} if fit_batch_size is not None else {}))
-        self.batch_size, self.text_length = batch_size, text_length
+        self.batch_size, self.text_length = batch_size, min(text_length, self.module.max_text_length)
         self.batches = EvalBatches()
         self.log = log or (lambda line: print(line, file=sys.stderr))
         self.fitted: dict | None = None
@@ -75,9 +75,8 @@ class ClipPairScorer:
     # ------------------------------------------------------------------------------------------ inputs
     def _side(self, texts: list[str]) -> LabelSide:
         """Texts tokenised once as CLIP text inputs (the tokenizer's own specials, at most ``text_length`` tokens)."""
-        length = min(self.text_length, self.module.max_text_length)
-        table = token_table(self.tokenizer, texts, length - self.template.single_specials)
-        return LabelSide.build(table, self.template, length, self.rt.device)
+        return LabelSide.build(single_table(self.tokenizer, self.template, texts, self.text_length), self.template, self.text_length,
+                               self.rt.device)
 
     def _images(self, pairs: Sequence[PairInput]) -> ImageSource:
         bank = image_bank([p.image for p in pairs], self.module.image_size, labels=[f"image of sample {p.sample_id}" for p in pairs],

@@ -118,6 +118,11 @@ def token_table(tokenizer, texts: list[str], max_tokens: int) -> TokenTable:
     return _table(encode(tokenizer, texts, max_tokens), pad_id(tokenizer))
 
 
+def single_table(tokenizer, template: Template, texts: list[str], max_length: int) -> TokenTable:
+    """``texts`` tokenised once for ``<prefix> text <suffix>`` inputs of at most ``max_length`` tokens (the CLIP text side)."""
+    return token_table(tokenizer, texts, max_length - template.single_specials)
+
+
 def query_table(tokenizer, template: Template, texts: list[str], mentions: list[str] | None, max_tokens: int,
                 mention_tokens: int) -> TokenTable:
     """The query side of the cross-encoder: ``mention <middle> text`` where a query has a mention, else ``text``.

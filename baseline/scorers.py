@@ -28,7 +28,7 @@ from baseline.images import ImageSource, Normaliser
 from baseline.lexical import BM25Index
 from baseline.modules import CrossEncoder, VisualText
 from baseline.negatives import NegativeSampler
-from baseline.pairs import LabelSide, Template, TextSide, TokenTable, query_table, token_table
+from baseline.pairs import LabelSide, Template, TextSide, TokenTable, query_table, single_table, token_table
 from baseline.scoring import candidate_cosines, image_embeddings, label_embeddings, pair_scores, query_chunks
 from baseline.train import text_loss_fn, visual_loss_fn
 from emmel.errors import EmmelError
@@ -190,13 +190,13 @@ class VisualScorer(Scorer):
         return float(self.module.logit_scale().detach())
 
     def _side(self, texts: list[str], device) -> LabelSide:
-        table = token_table(self.tokenizer, texts, self.label_length - self.template.single_specials)
+        table = single_table(self.tokenizer, self.template, texts, self.label_length)
         return LabelSide.build(table, self.template, self.label_length, device)
 
     def label_side(self, device) -> LabelSide:
         """The KB labels as the CLIP text encoder reads them (tokenised once)."""
         if self._labels is None:
-            self._labels = token_table(self.tokenizer, self.kb.labels, self.label_length - self.template.single_specials)
+            self._labels = single_table(self.tokenizer, self.template, self.kb.labels, self.label_length)
         return LabelSide.build(self._labels, self.template, self.label_length, device)
 
     def image_source(self, queries: Queries, device) -> ImageSource:

@@ -49,7 +49,7 @@ def _task_options(parser) -> None:
     parser.add_argument("--split", action="append", help="split(s) to export: train, dev, test (repeat or comma-separate; default all)")
     parser.add_argument("--predictions", metavar="FILE",
                         help="a model's predictions (emmel benchmark's RESULTS/predictions/<model>.jsonl) to pre-annotate with (see docs/annotate.md)")
-    parser.add_argument("--order", type=_order, default=DEFAULT_ORDER, metavar="NAME[,NAME]",
+    parser.add_argument("--order", default=",".join(DEFAULT_ORDER), metavar="NAME[,NAME]",
                         help=f"task order: {', '.join(ORDERS)}; comma-separate to sort by one, then the next. dataset: split, then id; "
                              "suspect: model-flagged mismatches first (docs/suspect.md); uncertainty: the samples the model of --predictions "
                              f"is least sure of first (smallest margin between its top two) (default {','.join(DEFAULT_ORDER)})")
@@ -58,15 +58,11 @@ def _task_options(parser) -> None:
     parser.add_argument("--image-prefix", help="http: URL under which the dataset folder is served")
 
 
-def _order(text: str) -> tuple[str, ...]:
-    """``--order a,b`` as a tuple of names (checked by the library, which says which are known)."""
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _check_order(args) -> None:
+def _check_order(args) -> tuple[str, ...]:
+    """``--order a,b`` as checked names (the library says which are known), before anything else is said or read."""
     from annotation.tasks import check_order
 
-    check_order(args.order, predictions=bool(args.predictions))  # before anything else is said or read
+    return check_order(args.order, predictions=bool(args.predictions))
 
 
 def _import_options(parser) -> None:
@@ -128,23 +124,23 @@ def _export(args) -> int:
     from annotation.tasks import write_tasks
     from emmel.dataset import Dataset
 
-    _check_order(args)
+    order = _check_order(args)
     dataset = Dataset.load(args.dataset)
     problems: list[str] = []
-    tasks = make_tasks(dataset, splits=_splits(args), images=_images(args, args.dataset), predictions=args.predictions, order=args.order,
+    tasks = make_tasks(dataset, splits=_splits(args), images=_images(args, args.dataset), predictions=args.predictions, order=order,
                        problems=problems)
     write_tasks(args.out, tasks, overwrite=args.overwrite, inputs=(args.dataset, args.predictions))
     _warn(problems, args.predictions)
-    print(f"wrote {len(tasks)} tasks to {args.out}" + (", the model's least sure first" if args.order[0] == "uncertainty" else ""))
+    print(f"wrote {len(tasks)} tasks to {args.out}" + (", the model's least sure first" if order[0] == "uncertainty" else ""))
     return 0
 
 
-def _warn(problems: list[str], source) -> None:
-    """One warning line per problem (at most MAX_WARNINGS, then a count)."""
+def _warn(problems: list[str], source, *, each: str = "", more: str = "") -> None:
+    """One warning line per problem (at most MAX_WARNINGS, then a count); ``each`` ends every line, ``more`` the count's."""
     for line in problems[:MAX_WARNINGS]:
-        print(f"emmel annotate: warning: {source}: {line}", file=sys.stderr)
+        print(f"emmel annotate: warning: {source}: {line}{each}", file=sys.stderr)
     if len(problems) > MAX_WARNINGS:
-        print(f"emmel annotate: warning: ... and {len(problems) - MAX_WARNINGS} more", file=sys.stderr)
+        print(f"emmel annotate: warning: ... and {len(problems) - MAX_WARNINGS} more{more}", file=sys.stderr)
 
 
 def _report(outcome, args) -> int:
@@ -152,11 +148,7 @@ def _report(outcome, args) -> int:
     from annotation.roundtrip import problem_lines, summary_line
 
     report = outcome.report
-    problems = problem_lines(report)
-    for line in problems[:MAX_WARNINGS]:
-        print(f"emmel annotate: warning: {report['source']}: {line} (skipped)", file=sys.stderr)
-    if len(problems) > MAX_WARNINGS:
-        print(f"emmel annotate: warning: ... and {len(problems) - MAX_WARNINGS} more (see the report)", file=sys.stderr)
+    _warn(problem_lines(report), report["source"], each=" (skipped)", more=" (see the report)")
     print(summary_line(report))
     where = f"; report {report_path(report['round'])}" if outcome.edited else " (no edits: identical to the input)"
     print(f"wrote {args.out}{where}")
@@ -173,10 +165,10 @@ def _import(args) -> int:
 def _push(args) -> int:
     from annotation.server import push
 
-    _check_order(args)
+    order = _check_order(args)
     problems: list[str] = []
     info = push(args.dataset, _url(args), images=_images(args, args.dataset), splits=_splits(args), predictions=args.predictions, title=args.title,
-                order=args.order, problems=problems)
+                order=order, problems=problems)
     _warn(problems, args.predictions)
     storage = f", local-files storage {info['storage']}" if info["storage"] is not None else ""
     print(f"project {info['project']} ({info['title']}): {info['tasks']} tasks{storage}")
